@@ -1,0 +1,35 @@
+# Every target installs what it needs into .venv first (pinned, see requirements/).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test dev bench size lint clean
+
+demo: $(STAMP)          ## the whole flow on embedded defaults
+	$(PY) -m infra.demo
+
+test: $(STAMP)          ## the whole test suite, plus the template lint
+	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) -m pytest
+
+dev: $(STAMP)           ## local API server on 127.0.0.1 (stand-in for `sam local start-api`)
+	$(PY) -m infra.dev_server
+
+bench: $(STAMP)         ## benchmark table, written to bench-results.md
+	$(PY) -m infra.bench
+
+size: $(STAMP)          ## unzipped size of each function plus the layer, for Lambda arm64
+	$(PY) -m infra.package_size
+
+lint: $(STAMP)
+	$(VENV)/bin/cfn-lint template.yaml
+
+$(STAMP): requirements/dev.txt requirements/constraints.txt shared/requirements.txt shared/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements/constraints.txt -r requirements/dev.txt -e shared
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache

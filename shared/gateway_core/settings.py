@@ -1,0 +1,93 @@
+"""Configuration from environment variables (names fixed by the design)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProviderConfig(BaseModel):
+    """One OpenAI-compatible LLM endpoint."""
+
+    name: str
+    base_url: str
+    api_key: str = "not-needed"
+    model: str
+    json_mode: bool = True
+
+
+class Settings(BaseSettings):
+    # An empty variable means "not configured", not "invalid JSON".
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True, populate_by_name=True)
+
+    # --- auth -------------------------------------------------------------
+    api_keys: str = Field(default="", repr=False)
+    api_keys_secret: str | None = None
+    api_keys_param: str | None = None
+    api_keys_cache_s: int = 300
+
+    # --- LLM --------------------------------------------------------------
+    llm_providers: list[ProviderConfig] = []
+    model_aliases: dict[str, list[str]] = {}
+    llm_max_retries: int = 2
+    extract_strategy: Literal["race", "hedge", "sequential"] = "race"
+    hedge_delay_s: float = 0.5
+
+    # --- embeddings / reranker ---------------------------------------------
+    embeddings_url: str | None = None
+    embeddings_model: str = "multilingual-e5-small"
+    embeddings_api_key: str = Field(default="not-needed", repr=False)
+    embed_batch_size: int = 64
+    reranker_url: str | None = None
+    reranker_api_key: str = Field(default="", repr=False)
+
+    # --- vector store -----------------------------------------------------
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = Field(default=None, repr=False)
+    qdrant_path: str = ".data/qdrant"
+    qdrant_collection: str = "chunks"
+
+    # --- graph store ------------------------------------------------------
+    neo4j_uri: str | None = None
+    neo4j_user: str | None = None
+    neo4j_password: str | None = Field(default=None, repr=False)
+    neo4j_database: str | None = None
+    falkordb_url: str | None = None
+    graph_name: str = "kg"
+
+    # --- requests ---------------------------------------------------------
+    request_timeout_s: float = 25.0
+    deadline_margin_s: float = 0.5
+    max_body_bytes: int = 6_000_000
+
+    # --- ingestion ----------------------------------------------------------
+    idempotency_table: str | None = None
+    ingest_max_bytes: int = 20_000_000
+    ingest_concurrency: int = 4
+    extract_concurrency: int = 4
+    chunk_size: int = 800
+    chunk_overlap: int = 120
+
+    # --- observability ------------------------------------------------------
+    service_name: str = Field(default="graphrag-gateway", alias="POWERTOOLS_SERVICE_NAME")
+
+    @property
+    def graph_backend(self) -> Literal["neo4j", "falkordb"] | None:
+        if self.neo4j_uri:
+            return "neo4j"
+        if self.falkordb_url:
+            return "falkordb"
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests, and the local server after env changes)."""
+    get_settings.cache_clear()
