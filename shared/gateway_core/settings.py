@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     embeddings_url: str | None = None
     embeddings_model: str = "multilingual-e5-small"
     embeddings_api_key: str = Field(default="not-needed", repr=False)
+    embeddings_query_prefix: str = ""
+    embeddings_passage_prefix: str = ""
     embed_batch_size: int = 64
     reranker_url: str | None = None
     reranker_api_key: str = Field(default="", repr=False)

@@ -1,0 +1,1 @@
+"""One module per external system; every client is created lazily through the registry."""

@@ -1,0 +1,154 @@
+"""OpenAI-compatible LLM providers (OpenAI, LiteLLM, vLLM, Ollama, ...).
+
+One AsyncOpenAI client per provider, created on first use and reused. Retries
+on 429/5xx with backoff honouring Retry-After are the openai client's own
+(`max_retries`); every call is bounded by the request deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..deadline import current as current_deadline
+from ..errors import BadRequest, DeadlineExceeded, NotConfigured, UpstreamError
+from ..registry import registry
+from ..settings import ProviderConfig, get_settings
+
+NOT_CONFIGURED = (
+    "No LLM provider is configured. Set LLM_PROVIDERS to a JSON list of "
+    '{"name", "base_url", "api_key", "model", "json_mode"} (any OpenAI-compatible endpoint), '
+    "and optionally MODEL_ALIASES."
+)
+
+
+@dataclass
+class Completion:
+    provider: str
+    model: str
+    text: str
+    latency_ms: float
+    usage: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+
+
+class InvalidJsonAnswer(UpstreamError):
+    """JSON mode was asked for and the provider answered something else."""
+
+    code = "invalid_json"
+
+    def __init__(self, provider: str, raw: str) -> None:
+        super().__init__(f"Provider '{provider}' did not return a JSON object.",
+                         details={"provider": provider, "raw": raw})
+        self.raw = raw
+
+
+def providers() -> list[ProviderConfig]:
+    configured = get_settings().llm_providers
+    if not configured:
+        raise NotConfigured(NOT_CONFIGURED)
+    return configured
+
+
+def resolve(alias: str | None) -> list[ProviderConfig]:
+    """Providers for a model alias, in order: MODEL_ALIASES, else a provider name, else all."""
+    configured = providers()
+    by_name = {provider.name: provider for provider in configured}
+    aliases = get_settings().model_aliases
+    if alias is None or alias in ("", "default"):
+        return configured
+    if alias in aliases:
+        missing = [name for name in aliases[alias] if name not in by_name]
+        if missing:
+            raise NotConfigured(f"Model alias '{alias}' names unknown providers: {', '.join(missing)}.")
+        return [by_name[name] for name in aliases[alias]]
+    if alias in by_name:
+        return [by_name[alias]]
+    known = sorted({*aliases, *by_name})
+    raise BadRequest(f"Unknown model '{alias}'. Known models: {', '.join(known)}.", code="unknown_model")
+
+
+def model_names() -> list[str]:
+    settings = get_settings()
+    return list(dict.fromkeys([*settings.model_aliases, *(p.name for p in settings.llm_providers)]))
+
+
+def client_for(provider: ProviderConfig) -> Any:
+    def build() -> Any:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(base_url=provider.base_url, api_key=provider.api_key or "not-needed",
+                           max_retries=get_settings().llm_max_retries)
+
+    return registry.get(f"llm:{provider.name}", build)
+
+
+async def complete(
+    provider: ProviderConfig,
+    messages: list[dict[str, Any]],
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    json_mode: bool = False,
+    timeout: float | None = None,
+) -> Completion:
+    """One chat completion from one provider, within the request's remaining budget."""
+    import openai
+
+    budget = timeout if timeout is not None else current_deadline().timeout()
+    options: dict[str, Any] = {}
+    if temperature is not None:
+        options["temperature"] = temperature
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if json_mode:
+        if provider.json_mode:
+            options["response_format"] = {"type": "json_object"}
+        else:  # the endpoint has no JSON mode: ask in words, and check the answer anyway
+            messages = [{"role": "system", "content": "Answer with a single JSON object only."}, *messages]
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(budget):
+            response = await client_for(provider).chat.completions.create(
+                model=provider.model, messages=messages, timeout=budget, **options
+            )
+    except (TimeoutError, openai.APITimeoutError) as exc:
+        raise DeadlineExceeded(f"Provider '{provider.name}' did not answer within {budget:.1f} s.") from exc
+    except openai.APIStatusError as exc:
+        raise UpstreamError(f"Provider '{provider.name}' answered HTTP {exc.status_code}: {_short(exc.message)}",
+                            details={"provider": provider.name, "status": exc.status_code}) from exc
+    except openai.APIConnectionError as exc:
+        raise UpstreamError(f"Provider '{provider.name}' is unreachable at {provider.base_url}.",
+                            details={"provider": provider.name}) from exc
+    choice = response.choices[0] if response.choices else None
+    return Completion(
+        provider=provider.name,
+        model=response.model or provider.model,
+        text=(choice.message.content or "") if choice else "",
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        usage=response.usage.model_dump() if response.usage else {},
+        finish_reason=choice.finish_reason if choice else None,
+    )
+
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def parse_json_answer(provider: str, text: str) -> Any:
+    """The JSON value of an answer (tolerating a ```json fence), or InvalidJsonAnswer."""
+    fenced = _FENCE.match(text)
+    try:
+        value = json.loads(fenced.group(1) if fenced else text)
+    except (json.JSONDecodeError, TypeError):
+        raise InvalidJsonAnswer(provider, text) from None
+    if not isinstance(value, dict | list):
+        raise InvalidJsonAnswer(provider, text)
+    return value
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

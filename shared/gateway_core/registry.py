@@ -1,0 +1,75 @@
+"""Lazily created clients, reused across warm invocations (design rules 1-2).
+
+A client is built on first use, never at import. Async clients are bound to
+the event loop that created them, so the registry remembers that loop: if it
+is ever asked from another loop (a test harness, a restarted local server),
+loop-bound clients are rebuilt instead of failing with "attached to a
+different loop". Under Lambda there is one loop, so each client is built once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ClientRegistry:
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._loop_bound: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.created: dict[str, int] = {}  # name -> how many times it was built (tests, metrics)
+
+    def get(self, name: str, factory: Callable[[], T], *, loop_bound: bool = True) -> T:
+        self._forget_other_loop()
+        if name not in self._clients:
+            self._clients[name] = factory()
+            self.created[name] = self.created.get(name, 0) + 1
+            if loop_bound:
+                self._loop_bound.add(name)
+        return self._clients[name]
+
+    def peek(self, name: str) -> Any | None:
+        return self._clients.get(name)
+
+    def _forget_other_loop(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._loop is not loop:
+            for name in self._loop_bound:
+                self._clients.pop(name, None)
+            self._loop_bound.clear()
+            self._loop = loop
+
+    async def aclose(self) -> None:
+        """Close every client (local server shutdown; never per Lambda invocation)."""
+        clients, self._clients = self._clients, {}
+        self._loop_bound.clear()
+        for client in clients.values():
+            for method in ("aclose", "close"):
+                closer = getattr(client, method, None)
+                if closer is None:
+                    continue
+                result = closer()
+                if inspect.isawaitable(result):
+                    try:
+                        await result
+                    except Exception:  # closing a half-dead client must not fail shutdown
+                        pass
+                break
+
+    def reset(self) -> None:
+        """Drop every client without closing it (tests switching configuration)."""
+        self._clients.clear()
+        self._loop_bound.clear()
+        self._loop = None
+        self.created.clear()
+
+
+registry = ClientRegistry()

@@ -1,0 +1,1 @@
+"""Capabilities: one module each, independent of HTTP."""
