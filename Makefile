@@ -14,7 +14,7 @@ test: $(STAMP)          ## the whole test suite, plus the template lint
 	$(PY) -m pytest
 
 dev: $(STAMP)           ## local API server on 127.0.0.1 (stand-in for `sam local start-api`)
-	$(PY) -m infra.dev_server
+	$(PY) -m infra.dev_server $(if $(PORT),--port $(PORT))
 
 bench: $(STAMP)         ## benchmark table, written to bench-results.md
 	$(PY) -m infra.bench

