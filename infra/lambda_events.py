@@ -72,7 +72,69 @@ CHAT_SAMPLES: dict[str, dict[str, Any]] = {
     "version": http_event("GET", "/version"),
 }
 
-SAMPLES: dict[str, dict[str, dict[str, Any]]] = {"chat": CHAT_SAMPLES}
+RETRIEVE_SAMPLES: dict[str, dict[str, Any]] = {
+    "index-chunks": http_event("POST", "/index/chunks", {"chunks": [
+        {"doc_id": "handbook/intro.md", "text": "Northwind Thermal was founded in 2011 in Taichung.",
+         "metadata": {"lang": "en"}},
+        {"doc_id": "handbook/intro.md", "text": "北風熱能的研發實驗室位於新竹。", "metadata": {"lang": "zh-Hant"}},
+    ]}),
+    "search": http_event("POST", "/search", {"query": "When was the company founded?", "top_k": 3}),
+    "retrieve": http_event("POST", "/retrieve", {"query": "Who founded Northwind Thermal?", "top_k": 3,
+                                                 "max_hops": 2, "expand_hits": True}),
+    "delete-document": http_event("DELETE", "/documents/handbook/intro.md"),
+}
+
+EXTRACT_SAMPLES: dict[str, dict[str, Any]] = {
+    "probe": http_event("POST", "/graph/probe", {"model": "graph-extractor"}),
+    "extract": http_event("POST", "/graph/extract", {
+        "context": "林小明於二〇一一年在台中創立了北風熱能公司。", "strategy": "race", "min_nodes": 2}),
+    "upsert": http_event("POST", "/graph/upsert", {"data": {
+        "nodes": [{"id": "person:lin", "type": "人物", "name": "林小明"},
+                  {"id": "company:northwind", "type": "Company", "name": "Northwind Thermal",
+                   "props": [{"key": "founded", "value": 2011}]}],
+        "edges": [{"src": "person:lin", "dst": "company:northwind", "type": "創立"}]},
+        "sources": ["handbook/intro.md#0"]}),
+    "query": http_event("POST", "/graph/query", {
+        "query": "MATCH (p)-[r]->(c) RETURN p.name AS who, type(r) AS rel, c.name AS what LIMIT 10"}),
+}
+
+
+def s3_notification(event_name: str, bucket: str, key: str, *, etag: str | None = None,
+                    version_id: str | None = None) -> dict[str, Any]:
+    """The JSON S3 puts on the queue for one object event."""
+    obj: dict[str, Any] = {"key": key.replace(" ", "+"), "sequencer": "0065A1B2C3D4E5F6"}
+    if etag:
+        obj.update(eTag=etag, size=1024)
+    if version_id:
+        obj["versionId"] = version_id
+    return {"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-22T00:00:00.000Z", "eventName": event_name,
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
+               "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"}, "object": obj},
+    }]}
+
+
+def sqs_event(*bodies: dict[str, Any], queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:ingest") -> dict[str, Any]:
+    """An SQS batch as Lambda's event source mapping delivers it."""
+    return {"Records": [{
+        "messageId": f"sample-message-{i}", "receiptHandle": f"sample-receipt-{i}", "body": json.dumps(body),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795305600000"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    } for i, body in enumerate(bodies)]}
+
+
+INGEST_SAMPLES: dict[str, dict[str, Any]] = {
+    "object-created": sqs_event(s3_notification("ObjectCreated:Put", "my-documents", "acme/handbook/intro.md",
+                                                etag="9b2cf535f27731c974343645a3985328", version_id="v1")),
+    "object-removed": sqs_event(s3_notification("ObjectRemoved:DeleteMarkerCreated", "my-documents",
+                                                "acme/handbook/intro.md", version_id="v2")),
+}
+
+SAMPLES: dict[str, dict[str, dict[str, Any]]] = {
+    "chat": CHAT_SAMPLES, "retrieve": RETRIEVE_SAMPLES, "extract": EXTRACT_SAMPLES, "ingest": INGEST_SAMPLES,
+}
 
 
 def write_samples() -> list[Path]:
@@ -80,8 +142,9 @@ def write_samples() -> list[Path]:
     for function, samples in SAMPLES.items():
         for name, event in samples.items():
             stable = json.loads(json.dumps(event))
-            stable["requestContext"]["requestId"] = f"sample-{function}-{name}"
-            stable["requestContext"]["timeEpoch"] = 1795305600000
+            if "requestContext" in stable:
+                stable["requestContext"]["requestId"] = f"sample-{function}-{name}"
+                stable["requestContext"]["timeEpoch"] = 1795305600000
             path = EVENTS_DIR / function / f"{name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(stable, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

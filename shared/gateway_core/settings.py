@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = Field(default=None, repr=False)
     qdrant_path: str = ".data/qdrant"
     qdrant_collection: str = "chunks"
+    # Embedded engine without QDRANT_URL: qdrant-edge (measured ~40x faster than client local mode).
+    qdrant_local_engine: Literal["client", "edge"] = "edge"
 
     # --- graph store ------------------------------------------------------
     neo4j_uri: str | None = None
