@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -15,8 +15,10 @@ from ..deadline import current as current_deadline
 from ..errors import ApiError, NotConfigured
 from ..racing import Strategy
 from ..services import extract as extract_service
-from ..stores.graph.base import GraphStore
 from ..stores.graph.models import GraphData
+
+if TYPE_CHECKING:
+    from ..stores.graph.base import GraphStore
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
