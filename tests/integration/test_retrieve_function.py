@@ -229,9 +229,7 @@ def test_embedding_endpoint_500_degrades_and_both_down_is_503(with_graph, fake_l
     from tests.fakes.openai_server import Error
 
     upsert_graph()
-    monkeypatch.setenv("EMBEDDINGS_URL", fake_llm.base_url)
-    monkeypatch.setenv("EMBEDDINGS_MODEL", "broken-embed")
-    monkeypatch.setenv("LLM_MAX_RETRIES", "0")
+    reconfigure(monkeypatch, EMBEDDINGS_URL=fake_llm.base_url, EMBEDDINGS_MODEL="broken-embed", LLM_MAX_RETRIES="0")
     fake_llm.set_default("broken-embed", Error(500))
     body = call("POST", "/retrieve", {"query": "Who founded Northwind Thermal?"}).json()
     assert body["degraded"][0].startswith("vector:") and body["subgraph"]["nodes"]

@@ -1,0 +1,116 @@
+"""The openCypher both adapters run (FalkorDB and Neo4j 5 agree on all of it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .identifiers import quote
+from .models import Edge, GraphData, Node
+
+HIDDEN_KEYS = ("id", "tenant", "type")
+
+UPSERT_NODES = """
+UNWIND $rows AS row
+MERGE (n:Entity {{id: row.id}})
+ON CREATE SET n.tenant = $tenant, n.sources = []
+SET n:{label}, n.type = row.type, n.name = coalesce(row.name, n.name, row.id), n += row.props,
+    n.sources = n.sources + [s IN row.sources WHERE NOT s IN n.sources]
+"""
+
+UPSERT_EDGES = """
+UNWIND $rows AS row
+MERGE (a:Entity {{id: row.src}})
+ON CREATE SET a.tenant = $tenant, a.type = 'Entity', a.name = row.src, a.sources = []
+MERGE (b:Entity {{id: row.dst}})
+ON CREATE SET b.tenant = $tenant, b.type = 'Entity', b.name = row.dst, b.sources = []
+SET a.sources = a.sources + [s IN row.sources WHERE NOT s IN a.sources],
+    b.sources = b.sources + [s IN row.sources WHERE NOT s IN b.sources]
+MERGE (a)-[r:{rel}]->(b)
+ON CREATE SET r.sources = [], r.tenant = $tenant
+SET r += row.props, r.sources = r.sources + [s IN row.sources WHERE NOT s IN r.sources]
+"""
+
+SEEDS = """
+MATCH (n:Entity)
+WHERE n.tenant = $tenant AND (n.id IN $ids OR toLower(n.name) IN $names
+      OR ($text <> '' AND size(n.name) >= 2 AND $text CONTAINS toLower(n.name)))
+RETURN n.id AS id, n.type AS type, properties(n) AS props
+LIMIT $limit
+"""
+
+NEIGHBOURS = """
+UNWIND $frontier AS fid
+MATCH (s:Entity {id: fid})
+CALL {
+  WITH s
+  MATCH (s)-[r]-(m:Entity)
+  WHERE m.tenant = $tenant
+  RETURN r, m
+  LIMIT $fan_out
+}
+RETURN startNode(r).id AS src, endNode(r).id AS dst, type(r) AS type, properties(r) AS props,
+       m.id AS id, m.type AS node_type, properties(m) AS node_props
+LIMIT $limit
+"""
+
+DETACH_EDGE_SOURCES = """
+MATCH (:Entity)-[r]->(:Entity)
+WHERE r.tenant = $tenant AND any(s IN r.sources WHERE s IN $sources)
+WITH r, [s IN r.sources WHERE NOT s IN $sources] AS kept
+SET r.sources = kept
+WITH r, kept WHERE size(kept) = 0
+DELETE r
+RETURN count(r) AS deleted
+"""
+
+COUNT_EDGES_WITH_SOURCES = """
+MATCH (:Entity)-[r]->(:Entity)
+WHERE r.tenant = $tenant AND any(s IN r.sources WHERE s IN $sources)
+RETURN count(r) AS n
+"""
+
+DETACH_NODE_SOURCES = """
+MATCH (n:Entity)
+WHERE n.tenant = $tenant AND any(s IN n.sources WHERE s IN $sources)
+WITH n, [s IN n.sources WHERE NOT s IN $sources] AS kept
+SET n.sources = kept
+WITH n, kept WHERE size(kept) = 0
+DETACH DELETE n
+RETURN count(n) AS deleted
+"""
+
+
+def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Rows per label: the last occurrence of an id wins, like a dict update."""
+    unique = {node.id: node for node in nodes}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for node in unique.values():
+        rows.setdefault(node.type, []).append({
+            "id": node.id, "type": node.type, "name": node.name,
+            "props": {p.key: p.value for p in node.props}, "sources": list(dict.fromkeys(sources)),
+        })
+    return rows
+
+
+def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    unique: dict[tuple[str, str, str], Edge] = {(e.src, e.type, e.dst): e for e in edges}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for edge in unique.values():
+        rows.setdefault(edge.type, []).append({
+            "src": edge.src, "dst": edge.dst, "props": {p.key: p.value for p in edge.props},
+            "sources": list(dict.fromkeys([*edge.sources, *sources])),
+        })
+    return rows
+
+
+def upsert_statements(data: GraphData, sources: Sequence[str]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(Cypher, rows) batches; labels and relation types enter only through `quote`."""
+    statements = [(UPSERT_NODES.format(label=quote(label)), rows) for label, rows in
+                  node_rows(data.nodes, sources).items()]
+    statements += [(UPSERT_EDGES.format(rel=quote(rel)), rows) for rel, rows in edge_rows(data.edges, sources).items()]
+    return statements
+
+
+def visible_props(props: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in props.items() if key not in HIDDEN_KEYS}

@@ -1,0 +1,178 @@
+"""FalkorDB adapter: the falkordb async client over RESP.
+
+Tenant isolation: each tenant has its own graph, `<GRAPH_NAME>_<tenant>`, so
+even a raw read-only query cannot see another tenant's nodes; nodes still
+carry `tenant`. `/graph/query` runs through GRAPH.RO_QUERY: the server itself
+refuses writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
+
+from ...errors import BadRequest, DeadlineExceeded, UpstreamError
+from .base import DeleteResult, GraphUnavailable, UpsertResult
+from .cypher import (COUNT_EDGES_WITH_SOURCES, DETACH_EDGE_SOURCES, DETACH_NODE_SOURCES, NEIGHBOURS, SEEDS,
+                     upsert_statements, visible_props)
+from .identifiers import assert_read_only
+from .models import GraphData, Subgraph, SubgraphEdge, SubgraphNode
+
+T = TypeVar("T")
+INDEXES = ("CREATE INDEX FOR (n:Entity) ON (n.id)", "CREATE INDEX FOR (n:Entity) ON (n.name)")
+
+
+class FalkorDBGraphStore:
+    def __init__(self, url: str, graph_name: str = "kg") -> None:
+        self._url, self._graph_name = url, graph_name
+        self._db: Any = None
+        self._indexed: set[str] = set()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _graph(self, tenant: str) -> Any:
+        if self._db is None:  # lazily: constructing the store touches no network
+            from falkordb.asyncio import FalkorDB
+
+            self._db = FalkorDB.from_url(self._url, socket_connect_timeout=2, max_connections=50)
+        return self._db.select_graph(f"{self._graph_name}_{tenant}")
+
+    async def _run(self, work: Awaitable[T], timeout: float | None) -> T:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            async with asyncio.timeout(timeout):
+                return await work
+        except TimeoutError as exc:
+            raise DeadlineExceeded("The graph store did not answer in time.") from exc
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise GraphUnavailable(f"The graph store at {self._url} is unreachable.") from exc
+        except ResponseError as exc:
+            raise UpstreamError(f"The graph store refused the query: {exc}") from exc
+
+    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> Any:
+        graph = self._graph(tenant)
+        ms = int(timeout * 1000) if timeout else None
+        return await self._run(graph.query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
+
+    async def _read(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
+        graph = self._graph(tenant)
+        ms = int(timeout * 1000) if timeout else None
+        try:
+            result = await self._run(graph.ro_query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
+        except UpstreamError as exc:
+            if "empty key" not in exc.message:
+                raise
+            # A tenant's graph exists once something is written; create it (empty, indexed) and read again.
+            await self._run(self._ensure_indexes(tenant, timeout), timeout)
+            result = await self._run(graph.ro_query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
+        return _rows(result)
+
+    async def _ensure_indexes(self, tenant: str, timeout: float | None) -> None:
+        from redis.exceptions import ResponseError
+
+        if tenant in self._indexed:
+            return
+        for statement in INDEXES:
+            try:
+                await self._graph(tenant).query(statement)
+            except ResponseError as exc:
+                if "already indexed" not in str(exc):
+                    raise UpstreamError(f"Could not index the graph: {exc}") from exc
+        self._indexed.add(tenant)
+
+    # --- GraphStore ---------------------------------------------------------------------------
+
+    async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
+                     timeout: float | None = None) -> UpsertResult:
+        await self._run(self._ensure_indexes(tenant, timeout), timeout)
+        for cypher, rows in upsert_statements(data, sources):
+            for start in range(0, len(rows), 500):
+                await self._write(tenant, cypher, {"rows": rows[start:start + 500]}, timeout)
+        return UpsertResult(nodes=len({n.id for n in data.nodes}),
+                            edges=len({(e.src, e.type, e.dst) for e in data.edges}))
+
+    async def expand(self, tenant: str, *, ids: Sequence[str] = (), names: Sequence[str] = (),
+                     text: str | None = None, max_hops: int = 1, fan_out: int = 25, limit: int = 200,
+                     timeout: float | None = None) -> Subgraph:
+        seeds = await self._read(tenant, SEEDS, {"ids": list(ids), "names": [n.lower() for n in names],
+                                                 "text": (text or "").lower(), "limit": limit}, timeout)
+        nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds}
+        edges: dict[tuple[str, str, str], SubgraphEdge] = {}
+        frontier = list(nodes)
+        for _ in range(max(1, min(max_hops, 3))):
+            if not frontier or len(edges) >= limit:
+                break
+            rows = await self._read(tenant, NEIGHBOURS, {"frontier": frontier, "fan_out": fan_out,
+                                                         "limit": limit - len(edges)}, timeout)
+            frontier = []
+            for row in rows:
+                edges.setdefault((row["src"], row["type"], row["dst"]), SubgraphEdge(
+                    src=row["src"], dst=row["dst"], type=row["type"], props=visible_props(row["props"])))
+                if row["id"] not in nodes:
+                    nodes[row["id"]] = _node(row["id"], row["node_type"], row["node_props"])
+                    frontier.append(row["id"])
+        return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+
+    async def delete_sources(self, tenant: str, sources: Sequence[str], *,
+                             timeout: float | None = None) -> DeleteResult:
+        params = {"sources": list(sources)}
+        touched = (await self._read(tenant, COUNT_EDGES_WITH_SOURCES, params, timeout))[0]["n"]
+        edges = _rows(await self._write(tenant, DETACH_EDGE_SOURCES, params, timeout))[0]["deleted"]
+        nodes = _rows(await self._write(tenant, DETACH_NODE_SOURCES, params, timeout))[0]["deleted"]
+        return DeleteResult(nodes_deleted=nodes, edges_deleted=edges, edges_updated=touched - edges)
+
+    async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
+                    timeout: float | None = None) -> list[dict[str, Any]]:
+        assert_read_only(cypher)
+        if params and "tenant" in params:
+            raise BadRequest("'tenant' is a reserved parameter: the store binds it to the caller's tenant.")
+        try:
+            rows = await self._read(tenant, cypher, dict(params or {}), timeout)
+        except UpstreamError as exc:  # a syntax error or a refused write is the caller's query, not our fault
+            raise BadRequest(exc.message) from exc
+        return rows[:limit]
+
+    async def ro_query_unchecked(self, tenant: str, cypher: str) -> list[dict[str, Any]]:
+        """GRAPH.RO_QUERY without the keyword pre-check: shows that the server refuses writes itself."""
+        return await self._read(tenant, cypher, {}, 5.0)
+
+    async def ping(self) -> None:
+        await self._run(self._graph("default").ro_query("RETURN 1"), 2.0)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await db.aclose()
+
+
+def _node(node_id: str, node_type: str | None, props: dict[str, Any]) -> SubgraphNode:
+    return SubgraphNode(id=node_id, type=node_type or "Entity", props=visible_props(props))
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    header = [column[1] if isinstance(column, (list, tuple)) else column for column in result.header]
+    return [{name: _json_safe(value) for name, value in zip(header, row)} for row in result.result_set]
+
+
+def _json_safe(value: Any) -> Any:
+    from falkordb import Edge, Node, Path
+
+    if isinstance(value, Node):
+        return {"id": value.properties.get("id", value.id), "labels": list(value.labels or []),
+                "props": visible_props(dict(value.properties))}
+    if isinstance(value, Edge):
+        return {"type": value.relation, "src": value.src_node, "dst": value.dest_node,
+                "props": visible_props(dict(value.properties))}
+    if isinstance(value, Path):
+        return {"nodes": [_json_safe(n) for n in value.nodes()], "edges": [_json_safe(e) for e in value.edges()]}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
