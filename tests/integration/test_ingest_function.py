@@ -150,7 +150,7 @@ def test_a_removed_object_leaves_no_chunk_and_no_fact_only_it_stated(pipeline, w
     assert points(doc_id="a.md") == 0 and points(doc_id="b.md") == 1
     edges = graph_rows("MATCH (a)-[r]->(b) RETURN a.id AS a, b.id AS b, r.sources AS sources")
     assert [(e["a"], e["b"]) for e in edges] == [("person:lin", "company:northwind")]
-    assert all(s.startswith("b.md#") for s in edges[0]["sources"])
+    assert all(s.startswith("b.md#") for s in edges[0]["sources"]), edges
     assert graph_rows("MATCH (n {id: 'product:breeze-5'}) RETURN n.id AS id") == []
 
 

@@ -54,30 +54,33 @@ RETURN startNode(r).id AS src, endNode(r).id AS dst, type(r) AS type, properties
 LIMIT $limit
 """
 
-DETACH_EDGE_SOURCES = """
+# Deleting a source: first remove what only it stated, then strip it from what others state too.
+DELETE_EDGES_ONLY_FROM = """
 MATCH (:Entity)-[r]->(:Entity)
-WHERE r.tenant = $tenant AND any(s IN r.sources WHERE s IN $sources)
-WITH r, [s IN r.sources WHERE NOT s IN $sources] AS kept
-SET r.sources = kept
-WITH r, kept WHERE size(kept) = 0
+WHERE r.tenant = $tenant AND size(r.sources) > 0 AND all(s IN r.sources WHERE s IN $sources)
 DELETE r
-RETURN count(r) AS deleted
-"""
-
-COUNT_EDGES_WITH_SOURCES = """
-MATCH (:Entity)-[r]->(:Entity)
-WHERE r.tenant = $tenant AND any(s IN r.sources WHERE s IN $sources)
 RETURN count(r) AS n
 """
 
-DETACH_NODE_SOURCES = """
+STRIP_EDGE_SOURCES = """
+MATCH (:Entity)-[r]->(:Entity)
+WHERE r.tenant = $tenant AND any(s IN r.sources WHERE s IN $sources)
+SET r.sources = [s IN r.sources WHERE NOT s IN $sources]
+RETURN count(r) AS n
+"""
+
+DELETE_NODES_ONLY_FROM = """
+MATCH (n:Entity)
+WHERE n.tenant = $tenant AND size(n.sources) > 0 AND all(s IN n.sources WHERE s IN $sources)
+DETACH DELETE n
+RETURN count(n) AS n
+"""
+
+STRIP_NODE_SOURCES = """
 MATCH (n:Entity)
 WHERE n.tenant = $tenant AND any(s IN n.sources WHERE s IN $sources)
-WITH n, [s IN n.sources WHERE NOT s IN $sources] AS kept
-SET n.sources = kept
-WITH n, kept WHERE size(kept) = 0
-DETACH DELETE n
-RETURN count(n) AS deleted
+SET n.sources = [s IN n.sources WHERE NOT s IN $sources]
+RETURN count(n) AS n
 """
 
 

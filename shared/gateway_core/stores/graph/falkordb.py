@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from .base import DeleteResult, GraphUnavailable, UpsertResult
-from .cypher import (COUNT_EDGES_WITH_SOURCES, DETACH_EDGE_SOURCES, DETACH_NODE_SOURCES, NEIGHBOURS, SEEDS,
-                     upsert_statements, visible_props)
+from .cypher import (DELETE_EDGES_ONLY_FROM, DELETE_NODES_ONLY_FROM, NEIGHBOURS, SEEDS, STRIP_EDGE_SOURCES,
+                     STRIP_NODE_SOURCES, upsert_statements, visible_props)
 from .identifiers import assert_read_only
 from .models import GraphData, Subgraph, SubgraphEdge, SubgraphNode
 
@@ -119,11 +119,14 @@ class FalkorDBGraphStore:
 
     async def delete_sources(self, tenant: str, sources: Sequence[str], *,
                              timeout: float | None = None) -> DeleteResult:
-        params = {"sources": list(sources)}
-        touched = (await self._read(tenant, COUNT_EDGES_WITH_SOURCES, params, timeout))[0]["n"]
-        edges = _rows(await self._write(tenant, DETACH_EDGE_SOURCES, params, timeout))[0]["deleted"]
-        nodes = _rows(await self._write(tenant, DETACH_NODE_SOURCES, params, timeout))[0]["deleted"]
-        return DeleteResult(nodes_deleted=nodes, edges_deleted=edges, edges_updated=touched - edges)
+        async def count(cypher: str) -> int:
+            return int(_rows(await self._write(tenant, cypher, {"sources": list(sources)}, timeout))[0]["n"])
+
+        edges_deleted = await count(DELETE_EDGES_ONLY_FROM)
+        edges_updated = await count(STRIP_EDGE_SOURCES)
+        nodes_deleted = await count(DELETE_NODES_ONLY_FROM)
+        await count(STRIP_NODE_SOURCES)
+        return DeleteResult(nodes_deleted=nodes_deleted, edges_deleted=edges_deleted, edges_updated=edges_updated)
 
     async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
                     timeout: float | None = None) -> list[dict[str, Any]]:
