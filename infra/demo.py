@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 SAMPLES = Path(__file__).parent / "samples"
 DATA = Path(".data/demo")
@@ -121,7 +122,7 @@ def ingest_from_queue(pipeline: Any, *, expected: int, progress: Progress) -> li
             raise DemoFailed(f"the ingest handler reported failures: {response['batchItemFailures']}")
         for record in event["Records"]:
             for s3_record in json.loads(record["body"]).get("Records", []):
-                key = s3_record["s3"]["object"]["key"]
+                key = unquote_plus(s3_record["s3"]["object"]["key"])
                 reports.append({"key": key})
                 progress.detail(f"ingested {key}")
     return reports
@@ -167,7 +168,7 @@ def ask(item: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
     question = item["question"]
     response = invoke("retrieve", http_event("POST", "/retrieve", {
-        "query": question, "top_k": 3, "max_hops": 2, "expand_hits": True}, api_key=DEMO_KEY))
+        "query": question, "top_k": 5, "max_hops": 3, "expand_hits": True}, api_key=DEMO_KEY))
     if response.status != 200:
         raise DemoFailed(f"/retrieve answered {response.status}: {response.text}")
     body = response.json()
@@ -188,7 +189,7 @@ def chat_answer(question: str, retrieved: dict[str, Any]) -> str:
     from infra.lambda_events import http_event
 
     context = "\n\n".join(f"[{i + 1}] {hit['text']}" for i, hit in enumerate(retrieved["hits"]))
-    facts = "\n".join(fact_lines(retrieved["subgraph"]))
+    facts = "\n".join(fact_lines(retrieved["subgraph"], question + context, limit=40))
     messages = [
         {"role": "system", "content": "Answer from the context only, in the question's language; cite [n]."},
         {"role": "user", "content": f"Context:\n{context}\n\nGraph facts:\n{facts}\n\nQuestion: {question}"},
@@ -201,10 +202,27 @@ def chat_answer(question: str, retrieved: dict[str, Any]) -> str:
     return str(response.json()["data"])
 
 
-def fact_lines(subgraph: dict[str, Any], limit: int = 12) -> list[str]:
-    names = {node["id"]: node["props"].get("name") or node["id"] for node in subgraph["nodes"]}
-    return [f"{names.get(e['src'], e['src'])} -[{e['type']}]-> {names.get(e['dst'], e['dst'])}"
-            for e in subgraph["edges"][:limit]]
+def _has_cjk(text: str) -> bool:
+    return any("\u2e80" <= char <= "\u9fff" for char in text)
+
+
+def fact_lines(subgraph: dict[str, Any], context: str = "", limit: int = 12) -> list[str]:
+    """Graph facts as text, the ones about what the question and hits mention first, named in their script."""
+    chinese = _has_cjk(context[:200])
+    labels: dict[str, list[str]] = {}
+    for node in subgraph["nodes"]:
+        aliases = node["props"].get("aliases") or []
+        labels[node["id"]] = [str(node["props"].get("name") or node["id"]), *map(str, aliases)]
+
+    def name(node_id: str) -> str:
+        options = labels.get(node_id, [node_id])
+        return next((o for o in options if _has_cjk(o) == chinese), options[0])
+
+    def relevance(edge: dict[str, Any]) -> int:
+        return sum(any(a and a in context for a in labels.get(end, [])) for end in (edge["src"], edge["dst"]))
+
+    edges = sorted(subgraph["edges"], key=relevance, reverse=True)
+    return [f"{name(e['src'])} -[{e['type']}]-> {name(e['dst'])}" for e in edges[:limit]]
 
 
 def print_answer(question: str, body: dict[str, Any]) -> None:
@@ -213,7 +231,7 @@ def print_answer(question: str, body: dict[str, Any]) -> None:
         citation = hit["citations"][0]
         snippet = " ".join(hit["text"].split())[:160]
         print(f"    {rank}. [{citation['doc_id']} #{citation['chunk_index']}] score {hit['score']:.3f}  {snippet}")
-    facts = fact_lines(body["subgraph"])
+    facts = fact_lines(body["subgraph"], question + " " + " ".join(hit["text"] for hit in body["hits"][:1]))
     print(f"    Graph facts ({len(body['subgraph']['nodes'])} nodes, {len(body['subgraph']['edges'])} edges):")
     for line in facts:
         print(f"      {line}")

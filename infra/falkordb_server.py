@@ -47,7 +47,7 @@ class LocalFalkorDB:
         self.port = free_port()
         self.bolt_port = free_port(20000, 32000) if bolt else None
         self._persistent = data_dir is not None
-        self.dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="falkordb-"))
+        self.dir = Path(data_dir).resolve() if data_dir else Path(tempfile.mkdtemp(prefix="falkordb-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property

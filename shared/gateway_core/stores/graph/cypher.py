@@ -1,4 +1,8 @@
-"""The openCypher both adapters run (FalkorDB and Neo4j 5 agree on all of it)."""
+"""The openCypher both adapters run (FalkorDB and Neo4j 5 agree on all of it).
+
+Entities are found by id, by name, or by an `aliases` list property (e.g. the
+English and Chinese names of one entity), case-insensitively.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +37,9 @@ SET r += row.props, r.sources = r.sources + [s IN row.sources WHERE NOT s IN r.s
 
 SEEDS = """
 MATCH (n:Entity)
-WHERE n.tenant = $tenant AND (n.id IN $ids OR toLower(n.name) IN $names
-      OR ($text <> '' AND size(n.name) >= 2 AND $text CONTAINS toLower(n.name)))
+WHERE n.tenant = $tenant AND (n.id IN $ids
+      OR any(a IN [n.name] + coalesce(n.aliases, []) WHERE toLower(a) IN $names
+             OR ($text <> '' AND size(a) >= 2 AND $text CONTAINS toLower(a))))
 RETURN n.id AS id, n.type AS type, properties(n) AS props
 LIMIT $limit
 """
