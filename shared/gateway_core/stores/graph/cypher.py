@@ -16,18 +16,18 @@ HIDDEN_KEYS = ("id", "tenant", "type")
 
 UPSERT_NODES = """
 UNWIND $rows AS row
-MERGE (n:Entity {{id: row.id}})
-ON CREATE SET n.tenant = $tenant, n.sources = []
+MERGE (n:Entity {{id: row.id, tenant: $tenant}})
+ON CREATE SET n.sources = []
 SET n:{label}, n.type = row.type, n.name = coalesce(row.name, n.name, row.id), n += row.props,
     n.sources = n.sources + [s IN row.sources WHERE NOT s IN n.sources]
 """
 
 UPSERT_EDGES = """
 UNWIND $rows AS row
-MERGE (a:Entity {{id: row.src}})
-ON CREATE SET a.tenant = $tenant, a.type = 'Entity', a.name = row.src, a.sources = []
-MERGE (b:Entity {{id: row.dst}})
-ON CREATE SET b.tenant = $tenant, b.type = 'Entity', b.name = row.dst, b.sources = []
+MERGE (a:Entity {{id: row.src, tenant: $tenant}})
+ON CREATE SET a.type = 'Entity', a.name = row.src, a.sources = []
+MERGE (b:Entity {{id: row.dst, tenant: $tenant}})
+ON CREATE SET b.type = 'Entity', b.name = row.dst, b.sources = []
 SET a.sources = a.sources + [s IN row.sources WHERE NOT s IN a.sources],
     b.sources = b.sources + [s IN row.sources WHERE NOT s IN b.sources]
 MERGE (a)-[r:{rel}]->(b)
@@ -46,7 +46,7 @@ LIMIT $limit
 
 NEIGHBOURS = """
 UNWIND $frontier AS fid
-MATCH (s:Entity {id: fid})
+MATCH (s:Entity {id: fid, tenant: $tenant})
 CALL {
   WITH s
   MATCH (s)-[r]-(m:Entity)
