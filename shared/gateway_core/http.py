@@ -145,6 +145,7 @@ def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, An
 
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        runtime.event_loop()  # make the environment's loop current again if anything unset it
         return asgi(event, context)
 
     return handler
