@@ -9,21 +9,19 @@ refuses writes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
-from .base import DeleteResult, GraphUnavailable, UpsertResult
-from .cypher import (DELETE_EDGES_ONLY_FROM, DELETE_NODES_ONLY_FROM, NEIGHBOURS, SEEDS, STRIP_EDGE_SOURCES,
-                     STRIP_NODE_SOURCES, upsert_statements, visible_props)
+from .base import CypherGraphStore, GraphUnavailable
+from .cypher import visible_props
 from .identifiers import assert_read_only
-from .models import GraphData, Subgraph, SubgraphEdge, SubgraphNode
 
 T = TypeVar("T")
 INDEXES = ("CREATE INDEX FOR (n:Entity) ON (n.id)", "CREATE INDEX FOR (n:Entity) ON (n.name)")
 
 
-class FalkorDBGraphStore:
+class FalkorDBGraphStore(CypherGraphStore):
     def __init__(self, url: str, graph_name: str = "kg") -> None:
         self._url, self._graph_name = url, graph_name
         self._db: Any = None
@@ -53,10 +51,10 @@ class FalkorDBGraphStore:
         except ResponseError as exc:
             raise UpstreamError(f"The graph store refused the query: {exc}") from exc
 
-    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> Any:
+    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
         graph = self._graph(tenant)
         ms = int(timeout * 1000) if timeout else None
-        return await self._run(graph.query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
+        return _rows(await self._run(graph.query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout))
 
     async def _read(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
         graph = self._graph(tenant)
@@ -67,66 +65,22 @@ class FalkorDBGraphStore:
             if "empty key" not in exc.message:
                 raise
             # A tenant's graph exists once something is written; create it (empty, indexed) and read again.
-            await self._run(self._ensure_indexes(tenant, timeout), timeout)
+            await self._ensure_indexes(tenant, timeout)
             result = await self._run(graph.ro_query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
         return _rows(result)
 
     async def _ensure_indexes(self, tenant: str, timeout: float | None) -> None:
-        from redis.exceptions import ResponseError
-
         if tenant in self._indexed:
             return
         for statement in INDEXES:
             try:
-                await self._graph(tenant).query(statement)
-            except ResponseError as exc:
-                if "already indexed" not in str(exc):
-                    raise UpstreamError(f"Could not index the graph: {exc}") from exc
+                await self._run(self._graph(tenant).query(statement), timeout)
+            except UpstreamError as exc:
+                if "already indexed" not in exc.message:
+                    raise
         self._indexed.add(tenant)
 
     # --- GraphStore ---------------------------------------------------------------------------
-
-    async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
-                     timeout: float | None = None) -> UpsertResult:
-        await self._run(self._ensure_indexes(tenant, timeout), timeout)
-        for cypher, rows in upsert_statements(data, sources):
-            for start in range(0, len(rows), 500):
-                await self._write(tenant, cypher, {"rows": rows[start:start + 500]}, timeout)
-        return UpsertResult(nodes=len({n.id for n in data.nodes}),
-                            edges=len({(e.src, e.type, e.dst) for e in data.edges}))
-
-    async def expand(self, tenant: str, *, ids: Sequence[str] = (), names: Sequence[str] = (),
-                     text: str | None = None, max_hops: int = 1, fan_out: int = 25, limit: int = 200,
-                     timeout: float | None = None) -> Subgraph:
-        seeds = await self._read(tenant, SEEDS, {"ids": list(ids), "names": [n.lower() for n in names],
-                                                 "text": (text or "").lower(), "limit": limit}, timeout)
-        nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds}
-        edges: dict[tuple[str, str, str], SubgraphEdge] = {}
-        frontier = list(nodes)
-        for _ in range(max(1, min(max_hops, 3))):
-            if not frontier or len(edges) >= limit:
-                break
-            rows = await self._read(tenant, NEIGHBOURS, {"frontier": frontier, "fan_out": fan_out,
-                                                         "limit": limit - len(edges)}, timeout)
-            frontier = []
-            for row in rows:
-                edges.setdefault((row["src"], row["type"], row["dst"]), SubgraphEdge(
-                    src=row["src"], dst=row["dst"], type=row["type"], props=visible_props(row["props"])))
-                if row["id"] not in nodes:
-                    nodes[row["id"]] = _node(row["id"], row["node_type"], row["node_props"])
-                    frontier.append(row["id"])
-        return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
-
-    async def delete_sources(self, tenant: str, sources: Sequence[str], *,
-                             timeout: float | None = None) -> DeleteResult:
-        async def count(cypher: str) -> int:
-            return int(_rows(await self._write(tenant, cypher, {"sources": list(sources)}, timeout))[0]["n"])
-
-        edges_deleted = await count(DELETE_EDGES_ONLY_FROM)
-        edges_updated = await count(STRIP_EDGE_SOURCES)
-        nodes_deleted = await count(DELETE_NODES_ONLY_FROM)
-        await count(STRIP_NODE_SOURCES)
-        return DeleteResult(nodes_deleted=nodes_deleted, edges_deleted=edges_deleted, edges_updated=edges_updated)
 
     async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
                     timeout: float | None = None) -> list[dict[str, Any]]:
@@ -151,9 +105,6 @@ class FalkorDBGraphStore:
             db, self._db = self._db, None
             await db.aclose()
 
-
-def _node(node_id: str, node_type: str | None, props: dict[str, Any]) -> SubgraphNode:
-    return SubgraphNode(id=node_id, type=node_type or "Entity", props=visible_props(props))
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:

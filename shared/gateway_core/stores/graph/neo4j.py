@@ -10,22 +10,19 @@ tenant), and any returned node or relation of another tenant drops its record.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import Any
 
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
-from .base import DeleteResult, GraphUnavailable, UpsertResult
-from .cypher import (DELETE_EDGES_ONLY_FROM, DELETE_NODES_ONLY_FROM, NEIGHBOURS, SEEDS, STRIP_EDGE_SOURCES,
-                     STRIP_NODE_SOURCES, upsert_statements, visible_props)
+from .base import CypherGraphStore, GraphUnavailable
+from .cypher import visible_props
 from .identifiers import assert_read_only
-from .models import GraphData, Subgraph, SubgraphEdge, SubgraphNode
 
 INDEXES = ("CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id, n.tenant)",
            "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)")
 
 
-class Neo4jGraphStore:
+class Neo4jGraphStore(CypherGraphStore):
     def __init__(self, uri: str, *, user: str | None = None, password: str | None = None,
                  database: str | None = None) -> None:
         self._uri, self._auth = uri, (user, password or "") if user else None
@@ -60,7 +57,13 @@ class Neo4jGraphStore:
         except ClientError as exc:
             raise UpstreamError(f"The graph store refused the query: {exc.message}") from exc
 
-    async def _ensure_indexes(self, timeout: float | None) -> None:
+    async def _read(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
+        return await self._execute(cypher, {**params, "tenant": tenant}, read=True, timeout=timeout)
+
+    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
+        return await self._execute(cypher, {**params, "tenant": tenant}, read=False, timeout=timeout)
+
+    async def _ensure_indexes(self, tenant: str, timeout: float | None) -> None:
         from neo4j.exceptions import DatabaseError
 
         if not self._indexed:
@@ -71,53 +74,6 @@ class Neo4jGraphStore:
                     logger.warning("could not create a graph index", extra={"statement": statement,
                                                                              "reason": str(exc)[:200]})
             self._indexed = True
-
-    async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
-                     timeout: float | None = None) -> UpsertResult:
-        await self._ensure_indexes(timeout)
-        for cypher, rows in upsert_statements(data, sources):
-            for start in range(0, len(rows), 500):
-                await self._execute(cypher, {"rows": rows[start:start + 500], "tenant": tenant}, read=False,
-                                    timeout=timeout)
-        return UpsertResult(nodes=len({n.id for n in data.nodes}),
-                            edges=len({(e.src, e.type, e.dst) for e in data.edges}))
-
-    async def expand(self, tenant: str, *, ids: Sequence[str] = (), names: Sequence[str] = (),
-                     text: str | None = None, max_hops: int = 1, fan_out: int = 25, limit: int = 200,
-                     timeout: float | None = None) -> Subgraph:
-        seeds = await self._execute(SEEDS, {"tenant": tenant, "ids": list(ids), "names": [n.lower() for n in names],
-                                            "text": (text or "").lower(), "limit": limit}, read=True, timeout=timeout)
-        nodes = {row["id"]: SubgraphNode(id=row["id"], type=row["type"] or "Entity", props=visible_props(row["props"]))
-                 for row in seeds}
-        edges: dict[tuple[str, str, str], SubgraphEdge] = {}
-        frontier = list(nodes)
-        for _ in range(max(1, min(max_hops, 3))):
-            if not frontier or len(edges) >= limit:
-                break
-            rows = await self._execute(NEIGHBOURS, {"tenant": tenant, "frontier": frontier, "fan_out": fan_out,
-                                                    "limit": limit - len(edges)}, read=True, timeout=timeout)
-            frontier = []
-            for row in rows:
-                edges.setdefault((row["src"], row["type"], row["dst"]), SubgraphEdge(
-                    src=row["src"], dst=row["dst"], type=row["type"], props=visible_props(row["props"])))
-                if row["id"] not in nodes:
-                    nodes[row["id"]] = SubgraphNode(id=row["id"], type=row["node_type"] or "Entity",
-                                                    props=visible_props(row["node_props"]))
-                    frontier.append(row["id"])
-        return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
-
-    async def delete_sources(self, tenant: str, sources: Sequence[str], *,
-                             timeout: float | None = None) -> DeleteResult:
-        async def count(cypher: str) -> int:
-            rows = await self._execute(cypher, {"tenant": tenant, "sources": list(sources)}, read=False,
-                                       timeout=timeout)
-            return int(rows[0]["n"])
-
-        edges_deleted = await count(DELETE_EDGES_ONLY_FROM)
-        edges_updated = await count(STRIP_EDGE_SOURCES)
-        nodes_deleted = await count(DELETE_NODES_ONLY_FROM)
-        await count(STRIP_NODE_SOURCES)
-        return DeleteResult(nodes_deleted=nodes_deleted, edges_deleted=edges_deleted, edges_updated=edges_updated)
 
     async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
                     timeout: float | None = None) -> list[dict[str, Any]]:
