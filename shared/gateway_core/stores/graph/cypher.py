@@ -6,7 +6,7 @@ English and Chinese names of one entity), case-insensitively.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .identifiers import quote
@@ -122,3 +122,17 @@ def upsert_statements(data: GraphData, sources: Sequence[str]) -> list[tuple[str
 
 def visible_props(props: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in props.items() if key not in HIDDEN_KEYS}
+
+
+def json_safe(value: Any, entity: Callable[[Any], dict[str, Any] | None]) -> Any:
+    """A query result value as JSON: `entity` converts the driver's nodes, relations and paths."""
+    converted = entity(value)
+    if converted is not None:
+        return converted
+    if isinstance(value, list):
+        return [json_safe(item, entity) for item in value]
+    if isinstance(value, dict):
+        return {key: json_safe(item, entity) for key, item in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

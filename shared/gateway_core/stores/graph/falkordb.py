@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from .base import CypherGraphStore, GraphUnavailable
-from .cypher import visible_props
+from .cypher import json_safe, visible_props
 from .identifiers import assert_read_only
 
 T = TypeVar("T")
@@ -113,6 +113,10 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 
 
 def _json_safe(value: Any) -> Any:
+    return json_safe(value, _entity)
+
+
+def _entity(value: Any) -> dict[str, Any] | None:
     from falkordb import Edge, Node, Path
 
     if isinstance(value, Node):
@@ -123,10 +127,4 @@ def _json_safe(value: Any) -> Any:
                 "props": visible_props(dict(value.properties))}
     if isinstance(value, Path):
         return {"nodes": [_json_safe(n) for n in value.nodes()], "edges": [_json_safe(e) for e in value.edges()]}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+    return None

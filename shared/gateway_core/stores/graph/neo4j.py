@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
 from .base import CypherGraphStore, GraphUnavailable
-from .cypher import visible_props
+from .cypher import json_safe, visible_props
 from .identifiers import assert_read_only
 
 INDEXES = ("CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id, n.tenant)",
@@ -109,6 +109,10 @@ def _only_tenant(values: Any, tenant: str) -> bool:
 
 
 def _json_safe(value: Any) -> Any:
+    return json_safe(value, _entity)
+
+
+def _entity(value: Any) -> dict[str, Any] | None:
     from neo4j.graph import Node, Path, Relationship
 
     if isinstance(value, Node):
@@ -118,10 +122,4 @@ def _json_safe(value: Any) -> Any:
                 "dst": value.end_node.get("id") if value.end_node else None, "props": visible_props(dict(value))}
     if isinstance(value, Path):
         return {"nodes": [_json_safe(n) for n in value.nodes], "edges": [_json_safe(r) for r in value.relationships]}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
+    return None
