@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     neo4j_user: str | None = None
     neo4j_password: str | None = Field(default=None, repr=False)
     neo4j_database: str | None = None
+    # One database per tenant (`<GRAPH_NAME>-<tenant>`, created by the operator) instead of a shared one.
+    neo4j_database_per_tenant: bool = False
     falkordb_url: str | None = None
     graph_name: str = "kg"
 

@@ -1,17 +1,39 @@
-"""The graph store interface: what retrieval, extraction and ingestion need, nothing more."""
+"""The graph store interface: what retrieval, extraction and ingestion need, nothing more.
+
+Every call takes the caller's tenant and an optional timeout in seconds; a
+call never outlives its timeout (DeadlineExceeded), an unreachable server is
+GraphUnavailable, and a bad raw query is BadRequest.
+"""
 
 from __future__ import annotations
 
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ...errors import Unavailable
-from .models import GraphData, Subgraph
+from ...errors import BadRequest, DeadlineExceeded, Unavailable, UpstreamError
+from . import cypher
+from .identifiers import assert_read_only, check_tenant
+from .models import GraphData, Subgraph, SubgraphEdge, SubgraphNode
+
+DEFAULT_TIMEOUT_S = 30.0
 
 
 class GraphUnavailable(Unavailable):
+    """The graph server cannot be reached, or dropped the connection."""
+
     code = "graph_unavailable"
+
+
+class GraphQueryError(UpstreamError):
+    """The server refused a statement (syntax, unknown function, a write in read-only mode).
+
+    On an adapter's own statement that is a 502; `query` turns it into the caller's 400.
+    """
+
+    code = "graph_query_error"
 
 
 @dataclass(frozen=True)
@@ -28,6 +50,8 @@ class DeleteResult:
 
 
 class GraphStore(Protocol):
+    async def ensure_schema(self, tenant: str, *, timeout: float | None = None) -> None: ...
+
     async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
                      timeout: float | None = None) -> UpsertResult: ...
 
@@ -41,69 +65,133 @@ class GraphStore(Protocol):
     async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
                     timeout: float | None = None) -> list[dict[str, Any]]: ...
 
+    async def count(self, tenant: str, *, timeout: float | None = None) -> tuple[int, int]: ...
+
+    async def ping(self, *, timeout: float | None = None) -> None: ...
+
     async def close(self) -> None: ...
 
 
-class CypherGraphStore:
-    """What both adapters do the same way, over their own `_read`/`_write` (rows as dicts)."""
+class Budget:
+    """One timeout shared by the several statements of one call."""
 
-    async def _read(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
-        raise NotImplementedError
+    def __init__(self, timeout: float | None) -> None:
+        self._end = time.monotonic() + (DEFAULT_TIMEOUT_S if timeout is None else timeout)
 
-    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
-        raise NotImplementedError
+    def left(self) -> float:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded("The graph store did not answer in time.")
+        return left
 
-    async def _ensure_indexes(self, tenant: str, timeout: float | None) -> None:
-        raise NotImplementedError
+
+class CypherGraphStore(ABC):
+    """What both adapters do the same way, over their own `_read`/`_write` (rows as plain dicts)."""
+
+    def __init__(self) -> None:
+        self._schema_ready: set[str] = set()
+
+    # --- what an adapter provides -------------------------------------------------------------
+
+    @abstractmethod
+    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+        """Run an adapter-written read for `tenant` (binds `$tenant`); errors mapped to ApiError."""
+
+    @abstractmethod
+    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+        """Run an adapter-written write for `tenant` (binds `$tenant`)."""
+
+    @abstractmethod
+    async def _create_indexes(self, tenant: str, timeout: float) -> None: ...
+
+    def _schema_key(self, tenant: str) -> str:
+        """What one schema covers: a tenant's graph, or a whole shared database."""
+        return tenant
+
+    # --- GraphStore ---------------------------------------------------------------------------
+
+    async def ensure_schema(self, tenant: str, *, timeout: float | None = None) -> None:
+        """Indexes on :Entity(id) and :Entity(name); cached after the first success."""
+        key = self._schema_key(check_tenant(tenant))
+        if key not in self._schema_ready:
+            await self._create_indexes(tenant, Budget(timeout).left())
+            self._schema_ready.add(key)
 
     async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
                      timeout: float | None = None) -> UpsertResult:
-        from .cypher import upsert_statements
-
-        await self._ensure_indexes(tenant, timeout)
-        for cypher, rows in upsert_statements(data, sources):
-            for start in range(0, len(rows), 500):
-                await self._write(tenant, cypher, {"rows": rows[start:start + 500]}, timeout)
+        budget = Budget(timeout)
+        await self.ensure_schema(tenant, timeout=budget.left())
+        for statement, rows in cypher.upsert_statements(data, sources):
+            await self._write(tenant, statement, {"rows": rows}, budget.left())
         return UpsertResult(nodes=len({n.id for n in data.nodes}),
                             edges=len({(e.src, e.type, e.dst) for e in data.edges}))
 
     async def expand(self, tenant: str, *, ids: Sequence[str] = (), names: Sequence[str] = (),
                      text: str | None = None, max_hops: int = 1, fan_out: int = 25, limit: int = 200,
                      timeout: float | None = None) -> Subgraph:
-        """Seeds by id, name or alias (or named inside `text`), then up to 3 hops, bounded per node and in total."""
-        from .cypher import NEIGHBOURS, SEEDS, visible_props
-        from .models import SubgraphEdge, SubgraphNode
-
-        seeds = await self._read(tenant, SEEDS, {"ids": list(ids), "names": [n.lower() for n in names],
-                                                 "text": (text or "").lower(), "limit": limit}, timeout)
-        nodes = {row["id"]: SubgraphNode(id=row["id"], type=row["type"] or "Entity", props=visible_props(row["props"]))
-                 for row in seeds}
+        """Seeds by id, name/alias or names inside `text`; then up to 3 hops, bounded per node and in total."""
+        check_tenant(tenant)
+        names = [name for name in names if name]
+        if not (ids or names or (text and text.strip())):
+            return Subgraph()
+        budget, limit, fan_out = Budget(timeout), max(1, limit), max(1, fan_out)
+        seeds = await self._read(tenant, cypher.SEEDS, {"ids": list(ids), "names": names, "text": text or "",
+                                                        "limit": limit}, budget.left())
+        nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds}
         edges: dict[tuple[str, str, str], SubgraphEdge] = {}
         frontier = list(nodes)
-        for _ in range(max(1, min(max_hops, 3))):
+        for _ in range(min(max(max_hops, 0), cypher.MAX_HOPS)):
             if not frontier or len(edges) >= limit:
                 break
-            rows = await self._read(tenant, NEIGHBOURS, {"frontier": frontier, "fan_out": fan_out,
-                                                         "limit": limit - len(edges)}, timeout)
+            rows = await self._read(tenant, cypher.NEIGHBOURS, {"frontier": frontier, "fan_out": fan_out,
+                                                                "limit": limit - len(edges)}, budget.left())
             frontier = []
             for row in rows:
-                edges.setdefault((row["src"], row["type"], row["dst"]), SubgraphEdge(
-                    src=row["src"], dst=row["dst"], type=row["type"], props=visible_props(row["props"])))
+                key = (row["src"], row["type"], row["dst"])
+                if key not in edges and len(edges) < limit:
+                    edges[key] = SubgraphEdge(src=row["src"], dst=row["dst"], type=row["type"],
+                                              props=cypher.visible_props(row["props"]))
                 if row["id"] not in nodes:
-                    nodes[row["id"]] = SubgraphNode(id=row["id"], type=row["node_type"] or "Entity",
-                                                    props=visible_props(row["node_props"]))
+                    nodes[row["id"]] = _node(row["id"], row["node_type"], row["node_props"])
                     frontier.append(row["id"])
         return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
 
     async def delete_sources(self, tenant: str, sources: Sequence[str], *,
                              timeout: float | None = None) -> DeleteResult:
-        from .cypher import DELETE_EDGES_ONLY_FROM, DELETE_NODES_ONLY_FROM, STRIP_EDGE_SOURCES, STRIP_NODE_SOURCES
+        """Remove these sources everywhere; what only they stated goes, what others state too stays."""
+        check_tenant(tenant)
+        if not sources:
+            return DeleteResult(nodes_deleted=0, edges_deleted=0, edges_updated=0)
+        budget, params = Budget(timeout), {"sources": list(sources)}
 
-        async def count(cypher: str) -> int:
-            return int((await self._write(tenant, cypher, {"sources": list(sources)}, timeout))[0]["n"])
+        async def run(statement: str) -> int:
+            rows = await self._write(tenant, statement, params, budget.left())
+            return int(rows[0]["n"]) if rows else 0
 
-        edges_deleted = await count(DELETE_EDGES_ONLY_FROM)
-        edges_updated = await count(STRIP_EDGE_SOURCES)
-        nodes_deleted = await count(DELETE_NODES_ONLY_FROM)
-        await count(STRIP_NODE_SOURCES)
+        edges_deleted = await run(cypher.DELETE_EDGES_ONLY_FROM)
+        edges_updated = await run(cypher.STRIP_EDGE_SOURCES)
+        nodes_deleted = await run(cypher.DELETE_NODES_ONLY_FROM)
+        await run(cypher.STRIP_NODE_SOURCES)
         return DeleteResult(nodes_deleted=nodes_deleted, edges_deleted=edges_deleted, edges_updated=edges_updated)
+
+    async def count(self, tenant: str, *, timeout: float | None = None) -> tuple[int, int]:
+        """(entities, relations) of this tenant."""
+        check_tenant(tenant)
+        rows = await self._read(tenant, cypher.COUNT, {}, Budget(timeout).left())
+        return (int(rows[0]["nodes"]), int(rows[0]["edges"])) if rows else (0, 0)
+
+    # --- for the adapters' `query` ------------------------------------------------------------
+
+    @staticmethod
+    def _checked_query(tenant: str, statement: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        """The checks every raw query passes before a database sees it; returns its parameters."""
+        check_tenant(tenant)
+        assert_read_only(statement)
+        params = dict(params or {})
+        if "tenant" in params:
+            raise BadRequest("'tenant' is a reserved parameter: the store binds $tenant to the caller's tenant.")
+        return params
+
+
+def _node(node_id: str, node_type: str | None, props: dict[str, Any]) -> SubgraphNode:
+    return SubgraphNode(id=node_id, type=node_type or "Entity", props=cypher.visible_props(props))

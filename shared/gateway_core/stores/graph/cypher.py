@@ -1,45 +1,57 @@
 """The openCypher both adapters run (FalkorDB and Neo4j 5 agree on all of it).
 
-Entities are found by id, by name, or by an `aliases` list property (e.g. the
-English and Chinese names of one entity), case-insensitively.
+Every statement filters on `$tenant`, which the store binds itself. Labels and
+relation types enter only through `identifiers.quote`; everything else is a
+parameter. Entities are found by id, by name, or by an `aliases` list property
+(e.g. the English and Chinese names of one entity), case-insensitively.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .identifiers import quote
 from .models import Edge, GraphData, Node
 
+BATCH_ROWS = 500
+MAX_HOPS = 3
+# Kept out of the props a caller sees: the subgraph and query rows carry them elsewhere.
 HIDDEN_KEYS = ("id", "tenant", "type")
 
 UPSERT_NODES = """
 UNWIND $rows AS row
 MERGE (n:Entity {{id: row.id, tenant: $tenant}})
 ON CREATE SET n.sources = []
+ON MATCH SET n.sources = coalesce(n.sources, [])
 SET n:{label}, n.type = row.type, n.name = coalesce(row.name, n.name, row.id), n += row.props,
     n.sources = n.sources + [s IN row.sources WHERE NOT s IN n.sources]
 """
 
+# An endpoint that is not in the batch is merged by id: type Entity, named by its id.
 UPSERT_EDGES = """
 UNWIND $rows AS row
 MERGE (a:Entity {{id: row.src, tenant: $tenant}})
 ON CREATE SET a.type = 'Entity', a.name = row.src, a.sources = []
+ON MATCH SET a.sources = coalesce(a.sources, [])
 MERGE (b:Entity {{id: row.dst, tenant: $tenant}})
 ON CREATE SET b.type = 'Entity', b.name = row.dst, b.sources = []
+ON MATCH SET b.sources = coalesce(b.sources, [])
 SET a.sources = a.sources + [s IN row.sources WHERE NOT s IN a.sources],
     b.sources = b.sources + [s IN row.sources WHERE NOT s IN b.sources]
 MERGE (a)-[r:{rel}]->(b)
 ON CREATE SET r.sources = [], r.tenant = $tenant
+ON MATCH SET r.sources = coalesce(r.sources, [])
 SET r += row.props, r.sources = r.sources + [s IN row.sources WHERE NOT s IN r.sources]
 """
 
+# Reverse containment finds the names a text mentions, with or without spaces (Chinese has none).
 SEEDS = """
 MATCH (n:Entity)
 WHERE n.tenant = $tenant AND (n.id IN $ids
-      OR any(a IN [n.name] + coalesce(n.aliases, []) WHERE toLower(a) IN $names
-             OR ($text <> '' AND size(a) >= 2 AND $text CONTAINS toLower(a))))
+      OR any(a IN [n.name] + coalesce(n.aliases, []) WHERE toLower(toString(a)) IN [x IN $names | toLower(x)]
+             OR ($text <> '' AND size(toString(a)) >= 2 AND toLower($text) CONTAINS toLower(toString(a)))))
 RETURN n.id AS id, n.type AS type, properties(n) AS props
 LIMIT $limit
 """
@@ -59,7 +71,15 @@ RETURN startNode(r).id AS src, endNode(r).id AS dst, type(r) AS type, properties
 LIMIT $limit
 """
 
-# Deleting a source: first remove what only it stated, then strip it from what others state too.
+COUNT = """
+MATCH (n:Entity) WHERE n.tenant = $tenant
+WITH count(n) AS nodes
+OPTIONAL MATCH (:Entity)-[r]->(:Entity) WHERE r.tenant = $tenant
+RETURN nodes, count(r) AS edges
+"""
+
+# Deleting sources: first remove what only they stated, then strip them from what others state too.
+# A node that never had sources (no provenance at all) is never deleted here.
 DELETE_EDGES_ONLY_FROM = """
 MATCH (:Entity)-[r]->(:Entity)
 WHERE r.tenant = $tenant AND size(r.sources) > 0 AND all(s IN r.sources WHERE s IN $sources)
@@ -90,10 +110,9 @@ RETURN count(n) AS n
 
 
 def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Rows per label: the last occurrence of an id wins, like a dict update."""
-    unique = {node.id: node for node in nodes}
+    """Rows per label; the last occurrence of an id in the batch wins, like a dict update."""
     rows: dict[str, list[dict[str, Any]]] = {}
-    for node in unique.values():
+    for node in {node.id: node for node in nodes}.values():
         rows.setdefault(node.type, []).append({
             "id": node.id, "type": node.type, "name": node.name,
             "props": {p.key: p.value for p in node.props}, "sources": list(dict.fromkeys(sources)),
@@ -102,9 +121,9 @@ def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[d
 
 
 def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    unique: dict[tuple[str, str, str], Edge] = {(e.src, e.type, e.dst): e for e in edges}
+    """Rows per relation type; one relation per (src, type, dst)."""
     rows: dict[str, list[dict[str, Any]]] = {}
-    for edge in unique.values():
+    for edge in {(e.src, e.type, e.dst): e for e in edges}.values():
         rows.setdefault(edge.type, []).append({
             "src": edge.src, "dst": edge.dst, "props": {p.key: p.value for p in edge.props},
             "sources": list(dict.fromkeys([*edge.sources, *sources])),
@@ -113,11 +132,13 @@ def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[d
 
 
 def upsert_statements(data: GraphData, sources: Sequence[str]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(Cypher, rows) batches; labels and relation types enter only through `quote`."""
-    statements = [(UPSERT_NODES.format(label=quote(label)), rows) for label, rows in
-                  node_rows(data.nodes, sources).items()]
-    statements += [(UPSERT_EDGES.format(rel=quote(rel)), rows) for rel, rows in edge_rows(data.edges, sources).items()]
-    return statements
+    """(Cypher, rows) batches, nodes before edges; labels and relation types enter only through `quote`."""
+    statements = [(UPSERT_NODES.format(label=quote(label)), rows)
+                  for label, rows in node_rows(data.nodes, sources).items()]
+    statements += [(UPSERT_EDGES.format(rel=quote(rel)), rows)
+                   for rel, rows in edge_rows(data.edges, sources).items()]
+    return [(cypher, rows[start:start + BATCH_ROWS])
+            for cypher, rows in statements for start in range(0, len(rows), BATCH_ROWS)]
 
 
 def visible_props(props: dict[str, Any]) -> dict[str, Any]:
@@ -125,14 +146,28 @@ def visible_props(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_safe(value: Any, entity: Callable[[Any], dict[str, Any] | None]) -> Any:
-    """A query result value as JSON: `entity` converts the driver's nodes, relations and paths."""
+    """A query result value as JSON; `entity` converts the driver's own node, relationship and path types."""
     converted = entity(value)
     if converted is not None:
         return converted
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [json_safe(item, entity) for item in value]
     if isinstance(value, dict):
-        return {key: json_safe(item, entity) for key, item in value.items()}
+        return {str(key): json_safe(item, entity) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and infinities are not JSON
+        return None
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
-    return str(value)
+    return str(value)  # temporal and spatial values, as their Cypher text
+
+
+def leaves(value: Any) -> Iterator[Any]:
+    """Every value inside nested lists and maps (a query result's cells)."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from leaves(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from leaves(item)
+    else:
+        yield value

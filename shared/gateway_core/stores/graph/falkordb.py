@@ -1,9 +1,10 @@
-"""FalkorDB adapter: the falkordb async client over RESP.
+"""FalkorDB adapter: the falkordb async client over RESP (`FALKORDB_URL`, redis://host:port).
 
-Tenant isolation: each tenant has its own graph, `<GRAPH_NAME>_<tenant>`, so
-even a raw read-only query cannot see another tenant's nodes; nodes still
-carry `tenant`. `/graph/query` runs through GRAPH.RO_QUERY: the server itself
-refuses writes.
+Tenant isolation: each tenant has its own graph, `<GRAPH_NAME>_<tenant>`
+(tenants are `[A-Za-z0-9_-]{1,64}`), so even a raw read-only query physically
+cannot see another tenant's data; nodes still carry `tenant`. `/graph/query`
+runs through GRAPH.RO_QUERY: the server itself refuses writes, after the
+keyword pre-check.
 """
 
 from __future__ import annotations
@@ -12,119 +13,193 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from ...errors import BadRequest, DeadlineExceeded, UpstreamError
-from .base import CypherGraphStore, GraphUnavailable
-from .cypher import json_safe, visible_props
-from .identifiers import assert_read_only
+from ...errors import BadRequest, DeadlineExceeded
+from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
+from .cypher import json_safe, leaves, visible_props
+from .identifiers import check_tenant
 
 T = TypeVar("T")
+
 INDEXES = ("CREATE INDEX FOR (n:Entity) ON (n.id)", "CREATE INDEX FOR (n:Entity) ON (n.name)")
+# Relationships in a result name their endpoints by internal id; this maps them to entity ids.
+ENTITY_IDS = "MATCH (n) WHERE id(n) IN $keys RETURN id(n) AS key, n.id AS id"
 
 
 class FalkorDBGraphStore(CypherGraphStore):
-    def __init__(self, url: str, graph_name: str = "kg") -> None:
-        self._url, self._graph_name = url, graph_name
+    def __init__(self, url: str, graph_name: str = "kg", *, max_connections: int = 64) -> None:
+        super().__init__()
+        self._url, self._graph_name, self._max_connections = url, graph_name, max_connections
+        self._pool: Any = None
         self._db: Any = None
-        self._indexed: set[str] = set()
+        self._connecting = asyncio.Lock()
+
+    def graph_key(self, tenant: str) -> str:
+        """The tenant's own graph."""
+        return f"{self._graph_name}_{check_tenant(tenant)}"
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _graph(self, tenant: str) -> Any:
-        if self._db is None:  # lazily: constructing the store touches no network
-            from falkordb.asyncio import FalkorDB
+    async def _client(self) -> Any:
+        if self._db is None:  # lazily, on first use: importing or constructing touches no network
+            async with self._connecting:
+                if self._db is None:
+                    self._db = await self._connect()
+        return self._db
 
-            self._db = FalkorDB.from_url(self._url, socket_connect_timeout=2, max_connections=50)
-        return self._db.select_graph(f"{self._graph_name}_{tenant}")
-
-    async def _run(self, work: Awaitable[T], timeout: float | None) -> T:
+    async def _connect(self) -> Any:
+        from falkordb.asyncio import FalkorDB
+        from redis.asyncio import BlockingConnectionPool, Redis
         from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import ResponseError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
 
+        url = self._url.replace("falkors://", "rediss://", 1).replace("falkor://", "redis://", 1)
+        # Waits for a free connection (bounded by the call's timeout) instead of failing under load;
+        # one retry replaces a pooled connection that went stale (e.g. after a server restart).
+        pool = BlockingConnectionPool.from_url(url, max_connections=self._max_connections, timeout=None,
+                                               decode_responses=True, socket_connect_timeout=2,
+                                               retry_on_error=[RedisConnectionError])
+        # FalkorDB's constructor asks the server, synchronously and with slow retries, whether it is a
+        # cluster: ping first (fails fast when the server is down), then construct off the loop.
         try:
-            async with asyncio.timeout(timeout):
+            await Redis(connection_pool=pool).ping()
+            db = await asyncio.to_thread(FalkorDB, connection_pool=pool)
+        except BaseException:
+            await pool.disconnect()
+            raise
+        self._pool = pool
+        return db
+
+    async def _run(self, work: Awaitable[T], timeout: float) -> T:
+        from redis.exceptions import RedisError, ResponseError
+
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
                 return await work
         except TimeoutError as exc:
-            raise DeadlineExceeded("The graph store did not answer in time.") from exc
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            if deadline.expired():
+                raise DeadlineExceeded("The graph store did not answer in time.") from exc
             raise GraphUnavailable(f"The graph store at {self._url} is unreachable.") from exc
         except ResponseError as exc:
-            raise UpstreamError(f"The graph store refused the query: {exc}") from exc
+            if "timed out" in str(exc):
+                raise DeadlineExceeded("The graph store did not answer in time.") from exc
+            raise GraphQueryError(f"FalkorDB refused the query: {exc}") from exc
+        except (RedisError, OSError) as exc:  # refused, reset, closed mid-reply
+            raise GraphUnavailable(f"The graph store at {self._url} is unreachable.") from exc
 
-    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
-        graph = self._graph(tenant)
-        ms = int(timeout * 1000) if timeout else None
-        return _rows(await self._run(graph.query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout))
+    async def _execute(self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *,
+                       read_only: bool) -> Any:
+        key, params = self.graph_key(tenant), {**params, "tenant": tenant}
 
-    async def _read(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
-        graph = self._graph(tenant)
-        ms = int(timeout * 1000) if timeout else None
+        async def call() -> Any:
+            graph = (await self._client()).select_graph(key)
+            if read_only:  # the server's own timeout (ms) stops a read there too; ours bounds the wait here
+                return await graph.ro_query(statement, params, timeout=max(1, int(timeout * 1000)))
+            return await graph.query(statement, params)  # a write is never cut half-way by the server
+
+        return await self._run(call(), timeout)
+
+    async def _ro_query(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> Any:
+        """GRAPH.RO_QUERY, without the keyword pre-check: the server refuses any write itself."""
+        budget = Budget(timeout)
         try:
-            result = await self._run(graph.ro_query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
-        except UpstreamError as exc:
+            return await self._execute(tenant, statement, params, budget.left(), read_only=True)
+        except GraphQueryError as exc:
             if "empty key" not in exc.message:
                 raise
-            # A tenant's graph exists once something is written; create it (empty, indexed) and read again.
-            await self._ensure_indexes(tenant, timeout)
-            result = await self._run(graph.ro_query(cypher, {**params, "tenant": tenant}, timeout=ms), timeout)
-        return _rows(result)
+        # A tenant's graph exists once something is written (or again after a server restart):
+        # create it, empty and indexed, and read again.
+        self._schema_ready.discard(self._schema_key(tenant))
+        await self.ensure_schema(tenant, timeout=budget.left())
+        return await self._execute(tenant, statement, params, budget.left(), read_only=True)
 
-    async def _ensure_indexes(self, tenant: str, timeout: float | None) -> None:
-        if tenant in self._indexed:
-            return
+    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+        return _plain_rows(await self._ro_query(tenant, statement, params, timeout))
+
+    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+        return _plain_rows(await self._execute(tenant, statement, params, timeout, read_only=False))
+
+    async def _create_indexes(self, tenant: str, timeout: float) -> None:
+        budget = Budget(timeout)
         for statement in INDEXES:
             try:
-                await self._run(self._graph(tenant).query(statement), timeout)
-            except UpstreamError as exc:
+                await self._execute(tenant, statement, {}, budget.left(), read_only=False)
+            except GraphQueryError as exc:
                 if "already indexed" not in exc.message:
                     raise
-        self._indexed.add(tenant)
 
     # --- GraphStore ---------------------------------------------------------------------------
 
     async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
                     timeout: float | None = None) -> list[dict[str, Any]]:
-        assert_read_only(cypher)
-        if params and "tenant" in params:
-            raise BadRequest("'tenant' is a reserved parameter: the store binds it to the caller's tenant.")
+        """A read-only query on the tenant's own graph; rows as JSON-safe dicts."""
+        params = self._checked_query(tenant, cypher, params)
+        budget = Budget(timeout)
         try:
-            rows = await self._read(tenant, cypher, dict(params or {}), timeout)
-        except UpstreamError as exc:  # a syntax error or a refused write is the caller's query, not our fault
+            result = await self._ro_query(tenant, cypher, params, budget.left())
+        except GraphQueryError as exc:  # a syntax error or a refused write is the caller's query
             raise BadRequest(exc.message) from exc
-        return rows[:limit]
+        header = _header(result)
+        rows = result.result_set[:max(0, limit)]
+        convert = _converter(await self._entity_ids(tenant, rows, budget))
+        return [{name: json_safe(value, convert) for name, value in zip(header, row)} for row in rows]
 
-    async def ro_query_unchecked(self, tenant: str, cypher: str) -> list[dict[str, Any]]:
-        """GRAPH.RO_QUERY without the keyword pre-check: shows that the server refuses writes itself."""
-        return await self._read(tenant, cypher, {}, 5.0)
+    async def _entity_ids(self, tenant: str, rows: list[list[Any]], budget: Budget) -> dict[int, Any]:
+        """Internal id -> entity id for every node a result mentions, looking up relationship endpoints."""
+        from falkordb import Edge, Node, Path
 
-    async def ping(self) -> None:
-        await self._run(self._graph("default").ro_query("RETURN 1"), 2.0)
+        known: dict[int, Any] = {}
+        wanted: set[int] = set()
+        for value in leaves(rows):
+            for item in (value.nodes() + value.edges()) if isinstance(value, Path) else [value]:
+                if isinstance(item, Node):
+                    known[item.id] = item.properties.get("id")
+                elif isinstance(item, Edge):
+                    wanted.update(_internal_id(end) for end in (item.src_node, item.dest_node))
+        missing = sorted(wanted - set(known))
+        if missing:
+            found = await self._execute(tenant, ENTITY_IDS, {"keys": missing}, budget.left(), read_only=True)
+            known.update({key: entity_id for key, entity_id in found.result_set})
+        return known
+
+    async def ping(self, *, timeout: float | None = None) -> None:
+        async def call() -> None:
+            await (await self._client()).connection.ping()
+
+        await self._run(call(), Budget(timeout).left())
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
+        db, pool, self._db, self._pool = self._db, self._pool, None, None
+        if db is not None:
             await db.aclose()
+            await pool.disconnect()
 
 
-
-def _rows(result: Any) -> list[dict[str, Any]]:
-    header = [column[1] if isinstance(column, (list, tuple)) else column for column in result.header]
-    return [{name: _json_safe(value) for name, value in zip(header, row)} for row in result.result_set]
+def _header(result: Any) -> list[str]:
+    return [column[1] if isinstance(column, (list, tuple)) else column for column in result.header]
 
 
-def _json_safe(value: Any) -> Any:
-    return json_safe(value, _entity)
+def _plain_rows(result: Any) -> list[dict[str, Any]]:
+    """Rows of the adapter's own statements: scalars, lists and maps only."""
+    return [dict(zip(_header(result), row)) for row in result.result_set]
 
 
-def _entity(value: Any) -> dict[str, Any] | None:
+def _internal_id(end: Any) -> int:
+    return end if isinstance(end, int) else end.id
+
+
+def _converter(entity_ids: dict[int, Any]) -> Any:
     from falkordb import Edge, Node, Path
 
-    if isinstance(value, Node):
-        return {"id": value.properties.get("id", value.id), "labels": list(value.labels or []),
-                "props": visible_props(dict(value.properties))}
-    if isinstance(value, Edge):
-        return {"type": value.relation, "src": value.src_node, "dst": value.dest_node,
-                "props": visible_props(dict(value.properties))}
-    if isinstance(value, Path):
-        return {"nodes": [_json_safe(n) for n in value.nodes()], "edges": [_json_safe(e) for e in value.edges()]}
-    return None
+    def convert(value: Any) -> dict[str, Any] | None:
+        if isinstance(value, Node):
+            return {"id": value.properties.get("id"), "labels": sorted(value.labels or []),
+                    "props": visible_props(dict(value.properties))}
+        if isinstance(value, Edge):
+            return {"type": value.relation, "src": entity_ids.get(_internal_id(value.src_node)),
+                    "dst": entity_ids.get(_internal_id(value.dest_node)),
+                    "props": visible_props(dict(value.properties))}
+        if isinstance(value, Path):
+            return {"nodes": [convert(n) for n in value.nodes()], "edges": [convert(e) for e in value.edges()]}
+        return None
+
+    return convert

@@ -1,57 +1,96 @@
-"""Names that reach Cypher: labels, relation types and property keys.
+"""What a caller's text may become inside Cypher, and what a raw query may do.
 
-They are validated as Unicode identifiers (letters of any script, digits and
-`_`, not starting with a digit: `人物` and `創立` are fine) and backtick-quoted;
-anything else is refused and never formatted into a query.
+Labels, relation types and property keys are Unicode identifiers (letters of
+any script, digits and `_`, not starting with a digit, at most 64 characters:
+`人物`, `創立` and `WORKS_AT` are fine) and reach Cypher only through `quote`.
+Every value travels as a query parameter, never as text.
+
+`assert_read_only` is the first line in front of `/graph/query`; the second is
+the database's own read-only mode (GRAPH.RO_QUERY, READ transactions).
 """
 
 from __future__ import annotations
 
 import re
 
-from ...errors import Unprocessable
+from ...errors import BadRequest, Unprocessable
 
-IDENTIFIER = re.compile(r"^[^\W\d]\w{0,63}$")
+MAX_IDENTIFIER = 64
+# Set by the store itself; a caller's props cannot overwrite them.
 RESERVED_KEYS = frozenset({"id", "tenant", "type", "name", "sources"})
+TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def is_identifier(name: str) -> bool:
-    return bool(IDENTIFIER.match(name)) and name.isidentifier()
+    # str.isidentifier is Unicode's XID_Start XID_Continue*: letters (and their marks), digits, `_`.
+    return 0 < len(name) <= MAX_IDENTIFIER and name.isidentifier()
 
 
 def check_identifier(name: str) -> str:
+    """For pydantic validators: a ValueError becomes a normal ValidationError (422)."""
     if not is_identifier(name):
-        raise ValueError(f"{name!r} is not an identifier (letters, digits or _, not starting with a digit, "
-                         "at most 64 characters)")
+        raise ValueError(f"{name!r} is not an identifier: use letters, digits or _, not starting with a digit, "
+                         f"at most {MAX_IDENTIFIER} characters")
     return name
 
 
 def quote(name: str) -> str:
-    """Backtick-quote a validated identifier for Cypher."""
+    """Backtick-quote a label, relation type or property key, validating it again."""
     if not is_identifier(name):
         raise Unprocessable(f"{name!r} is not a valid label, relation type or property key.")
     return f"`{name}`"
 
 
-_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`", re.DOTALL)
-_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
-_WRITE_CLAUSES = re.compile(r"\b(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|LOAD\s+CSV)\b", re.IGNORECASE)
-_WRITE_PROCEDURES = re.compile(r"\bCALL\s+(?:db\.idx\.[\w.]*|apoc\.[\w.]+|dbms\.[\w.]+|db\.(?:create|drop)\w*)",
+def check_tenant(tenant: str) -> str:
+    if not TENANT.fullmatch(tenant):
+        raise BadRequest(f"Invalid tenant {tenant!r}: use 1-64 letters, digits, '_' or '-'.")
+    return tenant
+
+
+# --- the read-only pre-check ---------------------------------------------------------------------
+
+_TOKENS = re.compile(r"""
+    (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
+  | (?P<name>`(?:[^`]|``)*`)
+""", re.VERBOSE | re.DOTALL)
+
+# A keyword right after `.`, `$` or `:` is a property, parameter or label name, not a clause.
+_FORBIDDEN_CLAUSES = re.compile(
+    r"(?<![.$:\w])\b(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|LOAD\s+CSV|INSERT|USE|"
+    r"GRANT|DENY|REVOKE|ALTER|RENAME|TERMINATE)\b", re.IGNORECASE)
+_CALL = re.compile(r"\bCALL\s+([\w.]+)", re.IGNORECASE)
+_WRITE_PROCEDURES = re.compile(r"(?:db\.idx|db\.index|apoc|dbms|gds)(?:\.[\w.]*)?|db\.(?:create|drop|clear)\w*",
                                re.IGNORECASE)
-_READ_PROCEDURES = re.compile(r"^db\.idx\.(?:fulltext\.queryNodes|fulltext\.queryRelationships|vector\.query\w*)$",
-                              re.IGNORECASE)
+_READ_PROCEDURES = re.compile(r"db\.(?:idx|index)\.(?:fulltext|vector)\.query\w*", re.IGNORECASE)
+
+
+def code_only(cypher: str) -> str:
+    """The query without comments and string literals (backtick-quoted names keep their text)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("string") is not None:
+            return "''"
+        if match.group("comment") is not None:
+            return " "
+        return re.sub(r"[^\w.]", "_", match.group("name")[1:-1].replace("``", "`"))
+
+    return _TOKENS.sub(replace, cypher)
 
 
 def assert_read_only(cypher: str) -> None:
-    """Refuse write clauses and write procedures before the database is asked (its own refusal comes second)."""
-    from ...errors import BadRequest
-
-    code = _COMMENTS.sub(" ", _LITERALS.sub("''", cypher))
-    clause = _WRITE_CLAUSES.search(code)
+    """Refuse write clauses and write procedures before the database is asked: 400 with the reason."""
+    code = code_only(cypher)
+    clause = _FORBIDDEN_CLAUSES.search(code)
     if clause:
-        raise BadRequest(f"/graph/query is read-only: '{clause.group(1).upper()}' is not allowed.",
-                         code="bad_request")
-    for match in _WRITE_PROCEDURES.finditer(code):
-        procedure = match.group(0).split(None, 1)[1]
-        if not _READ_PROCEDURES.match(procedure):
-            raise BadRequest(f"/graph/query is read-only: procedure '{procedure}' is not allowed.")
+        keyword = " ".join(clause.group(1).upper().split())
+        raise BadRequest(f"Graph queries are read-only: {keyword} is not allowed.")
+    for call in _CALL.finditer(code):
+        procedure = call.group(1)
+        if _WRITE_PROCEDURES.fullmatch(procedure) and not _READ_PROCEDURES.fullmatch(procedure):
+            raise BadRequest(f"Graph queries are read-only: CALL {procedure} is not allowed.")
+
+
+def mentions_parameter(cypher: str, name: str) -> bool:
+    """Whether the query's code (not a comment or string) uses `$name`."""
+    return re.search(rf"\${re.escape(name)}\b", code_only(cypher)) is not None

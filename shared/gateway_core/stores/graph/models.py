@@ -1,14 +1,19 @@
-"""Graph data as requests carry it and as the stores return it."""
+"""Graph data as requests carry it and as the stores return it.
+
+A bad label, relation type or property key fails validation here (a 422),
+so it never reaches a store.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, FiniteFloat, field_validator
 
 from .identifiers import RESERVED_KEYS, check_identifier
 
-Scalar = str | int | float | bool
+# Stored natively: FalkorDB and Neo4j both keep primitives and lists of primitives.
+Scalar = str | int | FiniteFloat | bool
 Value = Scalar | None | list[Scalar]
 
 
@@ -18,11 +23,19 @@ class Prop(BaseModel):
 
     @field_validator("key")
     @classmethod
-    def _key(cls, key: str) -> str:
+    def _valid_key(cls, key: str) -> str:
         check_identifier(key)
         if key in RESERVED_KEYS:
-            raise ValueError(f"'{key}' is reserved and cannot be set through props")
+            raise ValueError(f"{key!r} is reserved and cannot be set through props")
         return key
+
+    @field_validator("value")
+    @classmethod
+    def _homogeneous_list(cls, value: Value) -> Value:
+        # Neo4j stores only lists of one type; refusing others here keeps both stores alike.
+        if isinstance(value, list) and len({type(item) for item in value}) > 1:
+            raise ValueError("a list value must hold items of one type (all strings, all numbers...)")
+        return value
 
 
 class Node(BaseModel):
@@ -31,7 +44,10 @@ class Node(BaseModel):
     name: str | None = Field(default=None, max_length=1024)
     props: list[Prop] = []
 
-    _type = field_validator("type")(lambda cls, value: check_identifier(value))
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str) -> str:
+        return check_identifier(value)
 
 
 class Edge(BaseModel):
@@ -41,7 +57,10 @@ class Edge(BaseModel):
     props: list[Prop] = []
     sources: list[str] = []
 
-    _type = field_validator("type")(lambda cls, value: check_identifier(value))
+    @field_validator("type")
+    @classmethod
+    def _valid_type(cls, value: str) -> str:
+        return check_identifier(value)
 
 
 class GraphData(BaseModel):
@@ -52,14 +71,14 @@ class GraphData(BaseModel):
 class SubgraphNode(BaseModel):
     id: str
     type: str
-    props: dict[str, Any] = {}
+    props: dict[str, Any] = {}  # the stored properties, including name and sources
 
 
 class SubgraphEdge(BaseModel):
     src: str
     dst: str
     type: str
-    props: dict[str, Any] = {}
+    props: dict[str, Any] = {}  # including sources
 
 
 class Subgraph(BaseModel):

@@ -1,125 +1,230 @@
-"""Neo4j adapter: the neo4j async driver over Bolt (Neo4j 5, Aura).
+"""Neo4j adapter: the neo4j async driver over Bolt (`NEO4J_URI`; Neo4j 5, Aura).
 
-All tenants share one database; every node and relation carries `tenant` and
-every statement of this adapter filters on it. `/graph/query` runs in a READ
-transaction (Neo4j refuses writes there). Because a raw query could match
-across tenants, it must use `$tenant` (which the adapter binds to the caller's
-tenant), and any returned node or relation of another tenant drops its record.
+Writes run in `execute_write`, reads in `execute_read` (READ access mode:
+Neo4j itself refuses a write there), after the keyword pre-check.
+
+Tenant isolation:
+- Every node and relation this adapter writes carries `tenant`, and every
+  statement it runs filters on `$tenant`, which it binds itself.
+- With `NEO4J_DATABASE_PER_TENANT=true`, each tenant has its own database,
+  `<GRAPH_NAME>-<tenant>` lower-cased with `_` turned into `-` (plus a short
+  hash of the tenant when that changed the name, so names never collide);
+  the operator creates these databases (`CREATE DATABASE kg-acme`). A raw
+  `/graph/query` then physically cannot reach another tenant.
+- Otherwise all tenants share one database (`NEO4J_DATABASE`, or the server's
+  default): a raw `/graph/query` must use `$tenant` (400 otherwise), and a
+  record that contains a node, relationship or path of another tenant (or of
+  none) is dropped. Plain values (`RETURN n.name`) carry no tenant, so a
+  deliberately wrong filter could still read them: for callers you do not
+  trust with each other's data, use a database per tenant.
+Records with another tenant's entities are dropped in both modes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import re
+from types import EllipsisType
 from typing import Any
 
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
-from .base import CypherGraphStore, GraphUnavailable
-from .cypher import json_safe, visible_props
-from .identifiers import assert_read_only
+from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
+from .cypher import json_safe, leaves, visible_props
+from .identifiers import check_tenant, mentions_parameter
 
-INDEXES = ("CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id, n.tenant)",
-           "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)")
+INDEXES = ("CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id)",
+           "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)",
+           "CREATE INDEX entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)")
+# Relationships in a result name their endpoints by element id; these map them to entity ids.
+ENTITY_IDS = ("MATCH (n:Entity) WHERE elementId(n) IN $keys AND n.tenant = $tenant "
+              "RETURN elementId(n) AS key, n.id AS id")
+# For Bolt servers without elementId() (FalkorDB's Bolt endpoint): the legacy numeric id.
+LEGACY_ENTITY_IDS = "MATCH (n:Entity) WHERE id(n) IN $keys AND n.tenant = $tenant RETURN id(n) AS key, n.id AS id"
+
+
+def database_name(prefix: str, tenant: str) -> str:
+    """A valid Neo4j database name for a tenant (ASCII lower case, digits, '-'; 3-63 characters)."""
+    plain = f"{prefix}-{check_tenant(tenant)}"
+    name = re.sub(r"[^a-z0-9-]", "-", plain.lower())
+    if not name[0].isalpha():
+        name = f"db-{name}"
+    if name != plain or len(name) > 63:
+        name = f"{name[:54]}-{hashlib.sha256(tenant.encode()).hexdigest()[:8]}"
+    return name
 
 
 class Neo4jGraphStore(CypherGraphStore):
     def __init__(self, uri: str, *, user: str | None = None, password: str | None = None,
-                 database: str | None = None) -> None:
+                 database: str | None = None, database_per_tenant: bool = False, database_prefix: str = "kg",
+                 driver: Any = None, retry_time: float = 1.0) -> None:
+        """`driver`: an AsyncDriver to share (then `close` leaves it open); else one is created on first use."""
+        super().__init__()
         self._uri, self._auth = uri, (user, password or "") if user else None
-        self._database = database
-        self._driver: Any = None
-        self._indexed = False
+        self._database, self._per_tenant, self._prefix = database, database_per_tenant, database_prefix
+        self._driver, self._owns_driver = driver, driver is None
+        self._retry_time = retry_time  # transient errors are retried this long, within the call's timeout
+        self._element_ids = True
 
-    def _session(self, read: bool) -> Any:
+    def database_for(self, tenant: str) -> str | None:
+        """The database a tenant's statements run in (None: the server's default database)."""
+        return database_name(self._prefix, tenant) if self._per_tenant else self._database
+
+    def _schema_key(self, tenant: str) -> str:
+        return self.database_for(tenant) or ""
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _session(self, database: str | None, *, read: bool) -> Any:
         import neo4j
 
-        if self._driver is None:  # lazily: constructing the store touches no network
-            self._driver = neo4j.AsyncGraphDatabase.driver(self._uri, auth=self._auth, connection_timeout=3)
+        if self._driver is None:  # lazily, on first use: constructing the store touches no network
+            self._driver = neo4j.AsyncGraphDatabase.driver(
+                self._uri, auth=self._auth, connection_timeout=3, connection_acquisition_timeout=10,
+                max_transaction_retry_time=self._retry_time)
         mode = neo4j.READ_ACCESS if read else neo4j.WRITE_ACCESS
-        return self._driver.session(database=self._database, default_access_mode=mode)
+        return self._driver.session(database=database, default_access_mode=mode)
 
-    async def _execute(self, cypher: str, params: dict[str, Any], *, read: bool, timeout: float | None) -> list[dict]:
+    async def _execute(self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *, read: bool,
+                       limit: int | None = None, only_tenant: bool = False,
+                       database: str | None | EllipsisType = ...) -> list[dict[str, Any]]:
+        """Records as dicts of driver values; `only_tenant` drops records with another tenant's entities."""
         import neo4j
-        from neo4j.exceptions import ClientError, ServiceUnavailable, SessionExpired
+        from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, TransientError
 
-        async def work(tx: Any) -> list[dict]:
-            result = await tx.run(cypher, params)
-            return [dict(record.items()) async for record in result]
+        async def work(tx: Any) -> list[dict[str, Any]]:
+            result = await tx.run(statement, {**params, "tenant": tenant})
+            records: list[dict[str, Any]] = []
+            async for record in result:
+                if only_tenant and not _of_tenant(record.values(), tenant):
+                    continue
+                records.append(dict(record.items()))
+                if limit is not None and len(records) >= limit:
+                    break
+            return records
 
+        deadline = asyncio.timeout(timeout)
         try:
-            async with asyncio.timeout(timeout), self._session(read) as session:
+            database = self.database_for(tenant) if database is ... else database
+            async with deadline, self._session(database, read=read) as session:
                 run = session.execute_read if read else session.execute_write
-                return await run(neo4j.unit_of_work(timeout=timeout)(work) if timeout else work)
+                return await run(neo4j.unit_of_work(timeout=timeout)(work))
         except TimeoutError as exc:
-            raise DeadlineExceeded("The graph store did not answer in time.") from exc
-        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            if deadline.expired():
+                raise DeadlineExceeded("The graph store did not answer in time.") from exc
             raise GraphUnavailable(f"The graph store at {self._uri} is unreachable.") from exc
+        except (AuthError, TransientError, DriverError, OSError) as exc:
+            raise GraphUnavailable(f"The graph store at {self._uri} is unavailable: {type(exc).__name__}.") from exc
         except ClientError as exc:
-            raise UpstreamError(f"The graph store refused the query: {exc.message}") from exc
+            if "TransactionTimedOut" in (exc.code or ""):
+                raise DeadlineExceeded("The graph store did not answer in time.") from exc
+            raise GraphQueryError(f"Neo4j refused the query: {exc.message}") from exc
+        except Neo4jError as exc:  # DatabaseError: the server failed
+            raise UpstreamError(f"Neo4j failed the query: {exc.message}") from exc
 
-    async def _read(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
-        return await self._execute(cypher, {**params, "tenant": tenant}, read=True, timeout=timeout)
+    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+        return await self._execute(tenant, statement, params, timeout, read=True)
 
-    async def _write(self, tenant: str, cypher: str, params: dict[str, Any], timeout: float | None) -> list[dict]:
-        return await self._execute(cypher, {**params, "tenant": tenant}, read=False, timeout=timeout)
+    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+        return await self._execute(tenant, statement, params, timeout, read=False)
 
-    async def _ensure_indexes(self, tenant: str, timeout: float | None) -> None:
-        from neo4j.exceptions import DatabaseError
+    async def _create_indexes(self, tenant: str, timeout: float) -> None:
+        budget = Budget(timeout)
+        for statement in INDEXES:
+            try:
+                await self._execute(tenant, statement, {}, budget.left(), read=False)
+            except (GraphQueryError, UpstreamError) as exc:  # an index only speeds things up: go on without
+                logger.warning("could not create a graph index", extra={"statement": statement,
+                                                                         "reason": exc.message[:200]})
 
-        if not self._indexed:
-            for statement in INDEXES:
-                try:
-                    await self._execute(statement, {}, read=False, timeout=timeout)
-                except (UpstreamError, DatabaseError) as exc:  # an index only speeds things up: go on without
-                    logger.warning("could not create a graph index", extra={"statement": statement,
-                                                                             "reason": str(exc)[:200]})
-            self._indexed = True
+    # --- GraphStore ---------------------------------------------------------------------------
 
     async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
                     timeout: float | None = None) -> list[dict[str, Any]]:
-        assert_read_only(cypher)
-        if params and "tenant" in params:
-            raise BadRequest("'tenant' is a reserved parameter: the store binds it to the caller's tenant.")
-        if "$tenant" not in cypher:
-            raise BadRequest("On Neo4j, /graph/query must filter on $tenant (e.g. WHERE n.tenant = $tenant).")
+        """A read-only query in a READ transaction; rows as JSON-safe dicts (see the module's tenant rule)."""
+        params = self._checked_query(tenant, cypher, params)
+        if not self._per_tenant and not mentions_parameter(cypher, "tenant"):
+            raise BadRequest("Graph queries must filter on the caller's tenant with $tenant, "
+                             "e.g. MATCH (n:Entity) WHERE n.tenant = $tenant RETURN n.")
+        budget = Budget(timeout)
+        if limit <= 0:
+            return []
         try:
-            records = await self._execute(cypher, {**(params or {}), "tenant": tenant}, read=True, timeout=timeout)
-        except UpstreamError as exc:
+            records = await self._execute(tenant, cypher, params, budget.left(), read=True, limit=limit,
+                                          only_tenant=True)
+        except UpstreamError as exc:  # a syntax error or a refused write: the caller's query (4xx)
             raise BadRequest(exc.message) from exc
-        safe = [record for record in records if _only_tenant(record.values(), tenant)]
-        return [{key: _json_safe(value) for key, value in record.items()} for record in safe[:limit]]
+        entity_ids = await self._entity_ids(tenant, records, budget)
+        convert = _converter(entity_ids)
+        return [{key: json_safe(value, convert) for key, value in record.items()} for record in records]
+
+    async def _entity_ids(self, tenant: str, records: list[dict[str, Any]], budget: Budget) -> dict[str, Any]:
+        """Element id -> entity id for the nodes a result mentions, looking up relationship endpoints."""
+        from neo4j.graph import Node, Path, Relationship
+
+        nodes: list[Any] = []
+        wanted: set[str] = set()
+        for value in leaves([list(record.values()) for record in records]):
+            for item in [*value.nodes, *value.relationships] if isinstance(value, Path) else [value]:
+                if isinstance(item, Relationship):
+                    ends = [end for end in (item.start_node, item.end_node) if end is not None]
+                    wanted.update(end.element_id for end in ends)
+                    nodes.extend(ends)  # hydrated when the node appears elsewhere in the result
+                elif isinstance(item, Node):
+                    nodes.append(item)
+        known = {node.element_id: node["id"] for node in nodes if "id" in node}
+        missing = sorted(wanted - set(known))
+        if missing:
+            known.update(await self._lookup_entity_ids(tenant, missing, budget))
+        return known
+
+    async def _lookup_entity_ids(self, tenant: str, element_ids: list[str], budget: Budget) -> dict[str, Any]:
+        if self._element_ids:
+            try:
+                rows = await self._read(tenant, ENTITY_IDS, {"keys": element_ids}, budget.left())
+                return {row["key"]: row["id"] for row in rows}
+            except (GraphQueryError, UpstreamError):
+                self._element_ids = False  # a server without elementId(): use the numeric id from now on
+        numeric = {int(match.group()): key for key in element_ids if (match := re.search(r"\d+$", key))}
+        rows = await self._read(tenant, LEGACY_ENTITY_IDS, {"keys": list(numeric)}, budget.left())
+        return {numeric[row["key"]]: row["id"] for row in rows if row["key"] in numeric}
+
+    async def ping(self, *, timeout: float | None = None) -> None:
+        await self._execute("default", "RETURN 1 AS ok", {}, Budget(timeout).left(), read=True,
+                            database=self._database)
 
     async def close(self) -> None:
-        if self._driver is not None:
-            driver, self._driver = self._driver, None
+        driver, self._driver = self._driver, None
+        if driver is not None and self._owns_driver:
             await driver.close()
 
 
-def _only_tenant(values: Any, tenant: str) -> bool:
+def _of_tenant(values: Any, tenant: str) -> bool:
+    """Whether every node and relationship among these values belongs to `tenant`."""
     from neo4j.graph import Node, Path, Relationship
 
-    for value in values:
-        if isinstance(value, (Node, Relationship)) and value.get("tenant") not in (tenant, None):
-            return False
-        if isinstance(value, Path) and not _only_tenant([*value.nodes, *value.relationships], tenant):
-            return False
-        if isinstance(value, list) and not _only_tenant(value, tenant):
+    for value in leaves(list(values)):
+        items = [*value.nodes, *value.relationships] if isinstance(value, Path) else [value]
+        if any(isinstance(item, (Node, Relationship)) and item.get("tenant") != tenant for item in items):
             return False
     return True
 
 
-def _json_safe(value: Any) -> Any:
-    return json_safe(value, _entity)
-
-
-def _entity(value: Any) -> dict[str, Any] | None:
+def _converter(entity_ids: dict[str, Any]) -> Any:
     from neo4j.graph import Node, Path, Relationship
 
-    if isinstance(value, Node):
-        return {"id": value.get("id"), "labels": sorted(value.labels), "props": visible_props(dict(value))}
-    if isinstance(value, Relationship):
-        return {"type": value.type, "src": value.start_node.get("id") if value.start_node else None,
-                "dst": value.end_node.get("id") if value.end_node else None, "props": visible_props(dict(value))}
-    if isinstance(value, Path):
-        return {"nodes": [_json_safe(n) for n in value.nodes], "edges": [_json_safe(r) for r in value.relationships]}
-    return None
+    def end_id(node: Any) -> Any:
+        return None if node is None else entity_ids.get(node.element_id)
+
+    def convert(value: Any) -> dict[str, Any] | None:
+        if isinstance(value, Node):
+            return {"id": value.get("id"), "labels": sorted(value.labels), "props": visible_props(dict(value))}
+        if isinstance(value, Relationship):
+            return {"type": value.type, "src": end_id(value.start_node), "dst": end_id(value.end_node),
+                    "props": visible_props(dict(value))}
+        if isinstance(value, Path):
+            return {"nodes": [convert(n) for n in value.nodes], "edges": [convert(r) for r in value.relationships]}
+        return None
+
+    return convert

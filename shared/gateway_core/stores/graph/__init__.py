@@ -1,0 +1,12 @@
+"""The graph store: one small interface (`GraphStore`), a FalkorDB and a Neo4j adapter.
+
+Services use `dependencies.graph_store()`; `factory.create_graph_store` picks the adapter.
+"""
+
+from .base import DeleteResult, GraphQueryError, GraphStore, GraphUnavailable, UpsertResult
+from .models import Edge, GraphData, Node, Prop, Subgraph, SubgraphEdge, SubgraphNode
+
+__all__ = [
+    "DeleteResult", "Edge", "GraphData", "GraphQueryError", "GraphStore", "GraphUnavailable", "Node", "Prop",
+    "Subgraph", "SubgraphEdge", "SubgraphNode", "UpsertResult",
+]
