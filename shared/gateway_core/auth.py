@@ -78,11 +78,7 @@ def _fetch_key_text(settings: Settings) -> str:
     if settings.api_keys_param:
         from aws_lambda_powertools.utilities import parameters
 
-        return str(
-            parameters.get_parameter(
-                settings.api_keys_param, decrypt=True, max_age=settings.api_keys_cache_s
-            )
-        )
+        return str(parameters.get_parameter(settings.api_keys_param, decrypt=True, max_age=settings.api_keys_cache_s))
     return settings.api_keys
 
 

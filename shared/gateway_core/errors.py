@@ -11,8 +11,9 @@ class ApiError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, details: Any = None, code: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details

@@ -39,8 +39,12 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         aws_context = scope.get("aws.context")
-        request_id = (getattr(aws_context, "aws_request_id", None) or _gateway_request_id(scope)
-                      or _header(scope, b"x-request-id") or uuid.uuid4().hex)
+        request_id = (
+            getattr(aws_context, "aws_request_id", None)
+            or _gateway_request_id(scope)
+            or _header(scope, b"x-request-id")
+            or uuid.uuid4().hex
+        )
         bind_request(request_id=request_id, route=f"{scope['method']} {scope['path']}")
         deadline = Deadline.for_invocation(aws_context)
         set_current(deadline)
@@ -75,7 +79,7 @@ class RequestContext:
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
-            return value.decode("latin-1")[:128]
+            return str(value.decode("latin-1"))[:128]
     return None
 
 
@@ -86,7 +90,11 @@ def _gateway_request_id(scope: Scope) -> str | None:
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"loc": ".".join(str(part) for part in error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
+        {
+            "loc": ".".join(str(part) for part in error.get("loc", ())),
+            "msg": error.get("msg"),
+            "type": error.get("type"),
+        }
         for error in exc.errors()
     ]
 
@@ -117,8 +125,12 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error")
     request_id = request.headers.get("x-request-id", "")
     return JSONResponse(
-        {"error": "internal_error", "message": f"Internal error. Quote request id {request_id} when reporting it."
-         if request_id else "Internal error."},
+        {
+            "error": "internal_error",
+            "message": f"Internal error. Quote request id {request_id} when reporting it."
+            if request_id
+            else "Internal error.",
+        },
         status_code=500,
     )
 

@@ -17,6 +17,7 @@ tenant `default` with the whole key as doc_id.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,9 @@ def parse_record(body: str) -> list[ObjectEvent]:
             key = unquote_plus(obj["key"])
         except (KeyError, TypeError):
             raise PoisonRecord("an S3 record lacks eventName, bucket or key") from None
-        action = "created" if name.startswith("ObjectCreated") else "removed" if name.startswith("ObjectRemoved") else None
+        action = (
+            "created" if name.startswith("ObjectCreated") else "removed" if name.startswith("ObjectRemoved") else None
+        )
         if action is None:
             raise PoisonRecord(f"unsupported S3 event {name!r}")
         version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer") or ""
@@ -109,8 +112,14 @@ async def process_event(event: ObjectEvent) -> dict[str, Any]:
     if content_type in ("binary/octet-stream", "application/octet-stream"):
         content_type = None  # S3's default says nothing: go by the file name
     try:
-        report = await ingest_document(tenant, doc_id, data, filename=event.key, content_type=content_type,
-                                       source=f"s3://{event.bucket}/{event.key}")
+        report = await ingest_document(
+            tenant,
+            doc_id,
+            data,
+            filename=event.key,
+            content_type=content_type,
+            source=f"s3://{event.bucket}/{event.key}",
+        )
     except Unprocessable as exc:  # unsupported or undecodable file: retrying cannot help
         raise PoisonRecord(exc.message) from exc
     return report.as_dict()
@@ -141,12 +150,14 @@ class Idempotency:
             record = exc.old_data_record or await asyncio.to_thread(self.persistence.get_record, data)
             if record is not None and record.status == "COMPLETED":
                 logger.info("already processed", extra={"object": data})
-                return {"skipped": "already processed", **(record.response_json_as_dict() or {})}
+                previous: dict[str, Any] = record.response_json_as_dict() or {}
+                return {"skipped": "already processed", **previous}
             raise RuntimeError(f"s3://{event.bucket}/{event.key} is being processed by another invocation") from None
         try:
-            result = await work()
-        except BaseException as exc:
-            await asyncio.to_thread(self.persistence.delete_record, data, exc)
+            result: dict[str, Any] = await work()
+        except BaseException as exc:  # cancelled too: release the record so that a retry can run
+            failure = exc if isinstance(exc, Exception) else RuntimeError(type(exc).__name__)
+            await asyncio.to_thread(self.persistence.delete_record, data, failure)
             raise
         await asyncio.to_thread(self.persistence.save_success, data, result)
         return result
@@ -162,14 +173,19 @@ async def handle_record(record: SQSRecord) -> list[dict[str, Any]]:
         results = []
         for event in parse_record(record.body):
             guard = _idempotency()
-            work = lambda event=event: process_event(event)  # noqa: E731
+            work = functools.partial(process_event, event)
             try:
                 results.append(await guard.run(event, work) if guard else await work())
             except Exception as exc:
                 metrics.add_metric(name="IngestFailures", unit="Count", value=1)
-                logger.error("record failed", extra={"message_id": record.message_id,
-                                                     "object": event.idempotency_data,
-                                                     "reason": str(exc) or type(exc).__name__})
+                logger.error(
+                    "record failed",
+                    extra={
+                        "message_id": record.message_id,
+                        "object": event.idempotency_data,
+                        "reason": str(exc) or type(exc).__name__,
+                    },
+                )
                 raise
         return results
 
@@ -196,5 +212,7 @@ class OneLoopBatchProcessor(AsyncBatchProcessor):
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_request(request_id=getattr(context, "aws_request_id", None), route="sqs:ingest")
     processor = OneLoopBatchProcessor(event_type=EventType.SQS)
-    return async_process_partial_response(event=event, record_handler=handle_record, processor=processor,
-                                          context=context)
+    response = async_process_partial_response(
+        event=event, record_handler=handle_record, processor=processor, context=context
+    )
+    return dict(response)

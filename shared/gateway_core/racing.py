@@ -78,8 +78,11 @@ async def first_acceptable(
 
     def record(provider: P, started: float, outcome: Literal["ok", "error", "cancelled"], error: str | None) -> None:
         now = time.perf_counter()
-        attempts.append(Attempt(name(provider), outcome, round((started - origin) * 1000, 1),
-                                round((now - started) * 1000, 1), error))
+        attempts.append(
+            Attempt(
+                name(provider), outcome, round((started - origin) * 1000, 1), round((now - started) * 1000, 1), error
+            )
+        )
 
     try:
         launch()

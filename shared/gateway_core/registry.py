@@ -31,7 +31,8 @@ class ClientRegistry:
             self.created[name] = self.created.get(name, 0) + 1
             if loop_bound:
                 self._loop_bound.add(name)
-        return self._clients[name]
+        client: T = self._clients[name]
+        return client
 
     def put(self, name: str, client: Any, *, loop_bound: bool = False) -> None:
         """Install a ready-made client (tests wrapping a store to inject latency)."""
@@ -67,7 +68,7 @@ class ClientRegistry:
                 if inspect.isawaitable(result):
                     try:
                         await result
-                    except Exception:  # closing a half-dead client must not fail shutdown
+                    except Exception:  # noqa: BLE001, S110 - closing a half-dead client must not fail shutdown
                         pass
                 break
 

@@ -58,7 +58,8 @@ class LocalEmbedder:
     def _encode(self, texts: list[str], is_query: bool) -> list[list[float]]:
         with self._lock:
             model = self._load()
-            return model.encode(texts, is_query).tolist()
+            vectors: list[list[float]] = model.encode(texts, is_query).tolist()
+            return vectors
 
     async def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
@@ -80,8 +81,9 @@ class RemoteEmbedder:
         self._batch = settings.embed_batch_size
         self._query_prefix = settings.embeddings_query_prefix
         self._passage_prefix = settings.embeddings_passage_prefix
-        self._client = AsyncOpenAI(base_url=settings.embeddings_url, api_key=settings.embeddings_api_key,
-                                   max_retries=settings.llm_max_retries)
+        self._client = AsyncOpenAI(
+            base_url=settings.embeddings_url, api_key=settings.embeddings_api_key, max_retries=settings.llm_max_retries
+        )
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         import openai
@@ -92,12 +94,14 @@ class RemoteEmbedder:
             try:
                 async with asyncio.timeout(budget):
                     response = await self._client.embeddings.create(
-                        model=self.model, input=texts[start:start + self._batch], timeout=budget)
+                        model=self.model, input=texts[start : start + self._batch], timeout=budget
+                    )
             except (TimeoutError, openai.APITimeoutError) as exc:
                 raise DeadlineExceeded("The embedding endpoint did not answer in time.") from exc
             except openai.APIStatusError as exc:
-                raise UpstreamError(f"The embedding endpoint answered HTTP {exc.status_code}.",
-                                    details={"status": exc.status_code}) from exc
+                raise UpstreamError(
+                    f"The embedding endpoint answered HTTP {exc.status_code}.", details={"status": exc.status_code}
+                ) from exc
             except openai.APIConnectionError as exc:
                 raise UpstreamError("The embedding endpoint is unreachable.") from exc
             vectors.extend(item.embedding for item in sorted(response.data, key=lambda item: item.index))

@@ -42,8 +42,9 @@ class InvalidJsonAnswer(UpstreamError):
     code = "invalid_json"
 
     def __init__(self, provider: str, raw: str) -> None:
-        super().__init__(f"Provider '{provider}' did not return a JSON object.",
-                         details={"provider": provider, "raw": raw})
+        super().__init__(
+            f"Provider '{provider}' did not return a JSON object.", details={"provider": provider, "raw": raw}
+        )
         self.raw = raw
 
 
@@ -81,8 +82,11 @@ def client_for(provider: ProviderConfig) -> Any:
     def build() -> Any:
         from openai import AsyncOpenAI
 
-        return AsyncOpenAI(base_url=provider.base_url, api_key=provider.api_key or "not-needed",
-                           max_retries=get_settings().llm_max_retries)
+        return AsyncOpenAI(
+            base_url=provider.base_url,
+            api_key=provider.api_key or "not-needed",
+            max_retries=get_settings().llm_max_retries,
+        )
 
     return registry.get(f"llm:{provider.name}", build)
 
@@ -119,11 +123,14 @@ async def complete(
     except (TimeoutError, openai.APITimeoutError) as exc:
         raise DeadlineExceeded(f"Provider '{provider.name}' did not answer within {budget:.1f} s.") from exc
     except openai.APIStatusError as exc:
-        raise UpstreamError(f"Provider '{provider.name}' answered HTTP {exc.status_code}: {_short(exc.message)}",
-                            details={"provider": provider.name, "status": exc.status_code}) from exc
+        raise UpstreamError(
+            f"Provider '{provider.name}' answered HTTP {exc.status_code}: {_short(exc.message)}",
+            details={"provider": provider.name, "status": exc.status_code},
+        ) from exc
     except openai.APIConnectionError as exc:
-        raise UpstreamError(f"Provider '{provider.name}' is unreachable at {provider.base_url}.",
-                            details={"provider": provider.name}) from exc
+        raise UpstreamError(
+            f"Provider '{provider.name}' is unreachable at {provider.base_url}.", details={"provider": provider.name}
+        ) from exc
     choice = response.choices[0] if response.choices else None
     return Completion(
         provider=provider.name,

@@ -40,23 +40,24 @@ async def rerank_http(query: str, documents: Sequence[str], top_n: int) -> list[
     budget = current_deadline().timeout()
     try:
         async with asyncio.timeout(budget):
-            response = await client.post(url, json={"query": query, "documents": list(documents), "top_n": top_n},
-                                         timeout=budget)
+            response = await client.post(
+                url, json={"query": query, "documents": list(documents), "top_n": top_n}, timeout=budget
+            )
     except (TimeoutError, httpx.TimeoutException) as exc:
         raise DeadlineExceeded("The reranker did not answer in time.") from exc
     except httpx.HTTPError as exc:
         raise UpstreamError(f"The reranker is unreachable: {type(exc).__name__}.") from exc
     if response.status_code >= 400:
-        raise UpstreamError(f"The reranker answered HTTP {response.status_code}.",
-                            details={"status": response.status_code})
+        raise UpstreamError(
+            f"The reranker answered HTTP {response.status_code}.", details={"status": response.status_code}
+        )
     return _parse(response.json(), len(documents))[:top_n]
 
 
 def _parse(payload: Any, count: int) -> list[Scored]:
-    items = payload.get("results", payload.get("data")) if isinstance(payload, dict) else payload
+    items: Any = payload.get("results", payload.get("data")) if isinstance(payload, dict) else payload
     try:
-        scored = [Scored(int(item["index"]), float(item.get("relevance_score", item.get("score"))))
-                  for item in items]
+        scored = [Scored(int(item["index"]), float(item.get("relevance_score", item.get("score")))) for item in items]
     except (TypeError, KeyError, ValueError) as exc:
         raise UpstreamError("The reranker's answer has no [{index, score}] list.") from exc
     if any(not 0 <= item.index < count for item in scored):
@@ -68,14 +69,16 @@ async def rerank_local(query: str, documents: Sequence[str], top_n: int) -> list
     """Cosine similarity of query and documents on the embedding model."""
     embedder = get_embedder()
     query_vector, doc_vectors = await asyncio.gather(embedder.embed_query(query), embedder.embed_passages(documents))
-    scores = [sum(q * d for q, d in zip(query_vector, vector)) / (_norm(query_vector) * _norm(vector) or 1.0)
-              for vector in doc_vectors]
+    scores = [
+        sum(q * d for q, d in zip(query_vector, vector)) / (_norm(query_vector) * _norm(vector) or 1.0)
+        for vector in doc_vectors
+    ]
     ranked = sorted((Scored(i, round(s, 6)) for i, s in enumerate(scores)), key=lambda item: item.score, reverse=True)
     return ranked[:top_n]
 
 
 def _norm(vector: Sequence[float]) -> float:
-    return sum(value * value for value in vector) ** 0.5
+    return float(sum(value * value for value in vector) ** 0.5)
 
 
 async def rerank(query: str, documents: Sequence[str], top_n: int | None = None) -> tuple[str, list[Scored]]:

@@ -15,6 +15,7 @@ from ..services import chat as chat_service
 
 router = APIRouter(tags=["chat"], dependencies=[Depends(require_principal)])
 
+
 class Message(BaseModel):
     role: Literal["system", "user", "assistant", "tool"]
     content: str = Field(max_length=200_000)
@@ -38,8 +39,12 @@ class ChatResponse(BaseModel):
 @router.post("/chat")
 async def chat(body: ChatRequest) -> ChatResponse:
     result = await chat_service.chat(
-        [message.model_dump() for message in body.messages], model=body.model, temperature=body.temperature,
-        max_tokens=body.max_tokens, json_mode=body.json_mode, strategy=body.strategy,
+        [message.model_dump() for message in body.messages],
+        model=body.model,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        json_mode=body.json_mode,
+        strategy=body.strategy,
     )
     return ChatResponse(data=result.data, meta=result.meta())
 

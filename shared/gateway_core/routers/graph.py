@@ -13,9 +13,9 @@ from ..auth import Principal, require_principal
 from ..clients import llm
 from ..deadline import current as current_deadline
 from ..errors import ApiError, NotConfigured
+from ..models.graph import GraphData
 from ..racing import Strategy
 from ..services import extract as extract_service
-from ..stores.graph.models import GraphData
 
 if TYPE_CHECKING:
     from ..stores.graph.base import GraphStore
@@ -57,8 +57,9 @@ class ExtractResponse(BaseModel):
 async def extract(body: ExtractRequest, _: Principal = Depends(require_principal)) -> ExtractResponse:
     options = extract_service.ExtractOptions(**body.model_dump(exclude={"context"}))
     result = await extract_service.extract_graph(body.context, options)
-    return ExtractResponse(data=result.graph, provider=result.provider, schema_hash=result.schema_hash,
-                           attempts=result.attempts)
+    return ExtractResponse(
+        data=result.graph, provider=result.provider, schema_hash=result.schema_hash, attempts=result.attempts
+    )
 
 
 class UpsertRequest(BaseModel):
@@ -74,8 +75,9 @@ class UpsertResponse(BaseModel):
 
 @router.post("/upsert")
 async def upsert(body: UpsertRequest, principal: Principal = Depends(require_principal)) -> UpsertResponse:
-    result = await require_graph().upsert(principal.tenant, body.data, sources=body.sources,
-                                          timeout=current_deadline().timeout())
+    result = await require_graph().upsert(
+        principal.tenant, body.data, sources=body.sources, timeout=current_deadline().timeout()
+    )
     return UpsertResponse(nodes=result.nodes, edges=result.edges)
 
 
@@ -92,8 +94,9 @@ class QueryResponse(BaseModel):
 
 @router.post("/query")
 async def query(body: QueryRequest, principal: Principal = Depends(require_principal)) -> QueryResponse:
-    records = await require_graph().query(principal.tenant, body.query, body.params, limit=body.limit,
-                                          timeout=current_deadline().timeout())
+    records = await require_graph().query(
+        principal.tenant, body.query, body.params, limit=body.limit, timeout=current_deadline().timeout()
+    )
     return QueryResponse(records=records)
 
 
@@ -116,8 +119,13 @@ async def probe(body: ProbeRequest, _: Principal = Depends(require_principal)) -
     started = time.perf_counter()
     result: dict[str, Any] = {"ok": True, "mode": mode, "provider": provider.name}
     try:
-        completion = await llm.complete(provider, body.messages or PROBE_MESSAGES, json_mode=body.strict_json,
-                                        temperature=body.temperature, timeout=timeout)
+        completion = await llm.complete(
+            provider,
+            body.messages or PROBE_MESSAGES,
+            json_mode=body.strict_json,
+            temperature=body.temperature,
+            timeout=timeout,
+        )
         if body.strict_json:
             result["data"] = llm.parse_json_answer(provider.name, completion.text)
         else:

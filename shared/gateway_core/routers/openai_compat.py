@@ -52,23 +52,29 @@ class ChatCompletionRequest(BaseModel):
 async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any] | Response:
     json_mode = (body.response_format or {}).get("type") in ("json_object", "json_schema")
     result = await chat_service.chat(
-        [message.as_text_message() for message in body.messages], model=body.model,
-        temperature=body.temperature, max_tokens=body.max_completion_tokens or body.max_tokens,
+        [message.as_text_message() for message in body.messages],
+        model=body.model,
+        temperature=body.temperature,
+        max_tokens=body.max_completion_tokens or body.max_tokens,
         json_mode=json_mode,
     )
     completion = result.completion
     completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
     finish = completion.finish_reason or "stop"
     if body.stream:
-        return Response(_sse(completion_id, created, body.model, completion.text, finish),
-                        media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return Response(
+            _sse(completion_id, created, body.model, completion.text, finish),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache"},
+        )
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
         "model": body.model,
-        "choices": [{"index": 0, "finish_reason": finish,
-                     "message": {"role": "assistant", "content": completion.text}}],
+        "choices": [
+            {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": completion.text}}
+        ],
         "usage": completion.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         "system_fingerprint": completion.provider,
     }
@@ -76,12 +82,21 @@ async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any] | Resp
 
 def _sse(completion_id: str, created: int, model: str, text: str, finish: str) -> str:
     def chunk(delta: dict[str, Any], finish_reason: str | None) -> str:
-        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        }
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
-    return (chunk({"role": "assistant", "content": ""}, None) + chunk({"content": text}, None)
-            + chunk({}, finish) + "data: [DONE]\n\n")
+    return (
+        chunk({"role": "assistant", "content": ""}, None)
+        + chunk({"content": text}, None)
+        + chunk({}, finish)
+        + "data: [DONE]\n\n"
+    )
 
 
 class EmbeddingsRequest(BaseModel):
@@ -116,5 +131,7 @@ async def embeddings(body: EmbeddingsRequest) -> dict[str, Any]:
 @router.get("/models")
 async def models() -> dict[str, Any]:
     names = [*llm.model_names(), get_embedder().model]
-    return {"object": "list",
-            "data": [{"id": name, "object": "model", "created": 0, "owned_by": "gateway"} for name in names]}
+    return {
+        "object": "list",
+        "data": [{"id": name, "object": "model", "created": 0, "owned_by": "gateway"} for name in names],
+    }

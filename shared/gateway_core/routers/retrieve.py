@@ -9,11 +9,11 @@ from pydantic import BaseModel, Field
 
 from ..auth import Principal, require_principal
 from ..errors import NotFound
+from ..models.graph import Subgraph
+from ..models.search import SearchFilter
 from ..services import index as index_service
 from ..services import retrieve as retrieve_service
 from ..services.search import search as search_service
-from ..stores.graph.models import Subgraph
-from ..stores.vectors import SearchFilter
 
 router = APIRouter(tags=["retrieve"])
 
@@ -46,10 +46,16 @@ class IndexResponse(BaseModel):
 @router.post("/index/chunks")
 async def index_chunks(body: IndexRequest, principal: Principal = Depends(require_principal)) -> IndexResponse:
     chunks = [index_service.ChunkInput(**chunk.model_dump()) for chunk in body.chunks]
-    result = await index_service.index_chunks(principal.tenant, chunks, collection=body.collection,
-                                              replace=body.replace)
-    return IndexResponse(upserted=result.upserted, unchanged=result.unchanged, deleted=result.deleted,
-                         dim=result.dim, collection=result.collection)
+    result = await index_service.index_chunks(
+        principal.tenant, chunks, collection=body.collection, replace=body.replace
+    )
+    return IndexResponse(
+        upserted=result.upserted,
+        unchanged=result.unchanged,
+        deleted=result.deleted,
+        dim=result.dim,
+        collection=result.collection,
+    )
 
 
 class SearchRequest(BaseModel):
@@ -72,8 +78,9 @@ class SearchResponse(BaseModel):
 
 @router.post("/search")
 async def search(body: SearchRequest, principal: Principal = Depends(require_principal)) -> SearchResponse:
-    hits = await search_service(principal.tenant, body.query, top_k=body.top_k, filters=body.filters,
-                                collection=body.collection)
+    hits = await search_service(
+        principal.tenant, body.query, top_k=body.top_k, filters=body.filters, collection=body.collection
+    )
     return SearchResponse(hits=[SearchHit(id=h.id, score=h.score, payload=h.payload) for h in hits])
 
 
@@ -101,8 +108,13 @@ class RetrieveResponse(BaseModel):
 async def retrieve(body: RetrieveRequest, principal: Principal = Depends(require_principal)) -> RetrieveResponse:
     options = retrieve_service.RetrieveOptions(**body.model_dump(exclude={"query"}))
     result = await retrieve_service.retrieve(principal.tenant, body.query, options)
-    return RetrieveResponse(hits=result.hits, subgraph=result.subgraph, query_time_ms=result.timings_ms["total"],
-                            timings_ms=result.timings_ms, degraded=result.degraded)
+    return RetrieveResponse(
+        hits=result.hits,
+        subgraph=result.subgraph,
+        query_time_ms=result.timings_ms["total"],
+        timings_ms=result.timings_ms,
+        degraded=result.degraded,
+    )
 
 
 class DeleteResponse(BaseModel):
@@ -113,8 +125,9 @@ class DeleteResponse(BaseModel):
 
 
 @router.delete("/documents/{doc_id:path}")
-async def delete_document(doc_id: str, collection: str | None = None,
-                          principal: Principal = Depends(require_principal)) -> DeleteResponse:
+async def delete_document(
+    doc_id: str, collection: str | None = None, principal: Principal = Depends(require_principal)
+) -> DeleteResponse:
     result = await index_service.delete_document(principal.tenant, doc_id, collection=collection)
     if result.chunks_deleted == 0 and not result.graph:
         raise NotFound(f"No document '{doc_id}' in this tenant.")

@@ -48,8 +48,9 @@ async def chat(
 
     async def ask(provider: ProviderConfig) -> tuple[llm.Completion, Any]:
         try:
-            completion = await llm.complete(provider, messages, temperature=temperature,
-                                            max_tokens=max_tokens, json_mode=json_mode)
+            completion = await llm.complete(
+                provider, messages, temperature=temperature, max_tokens=max_tokens, json_mode=json_mode
+            )
             data = llm.parse_json_answer(provider.name, completion.text) if json_mode else completion.text
         except ApiError as exc:
             failures[provider.name] = exc
@@ -72,5 +73,6 @@ def _combined_failure(exc: AllProvidersFailed, failures: dict[str, ApiError]) ->
     reasons = {name: error.body() for name, error in failures.items()}
     if errors and all(isinstance(error, DeadlineExceeded) for error in errors):
         return DeadlineExceeded("No provider answered in time.", details={"providers": reasons})
-    return UpstreamError("Every provider failed.", details={"providers": reasons,
-                                                            "attempts": [a.as_dict() for a in exc.attempts]})
+    return UpstreamError(
+        "Every provider failed.", details={"providers": reasons, "attempts": [a.as_dict() for a in exc.attempts]}
+    )

@@ -38,10 +38,32 @@ _BOUNDARY = re.compile(
 )
 # Lowercase tokens before a "." that do not end a sentence.
 # Company suffixes (Inc., Ltd.) are left out: they often end a sentence.
-ABBREVIATIONS = frozenset({
-    "al", "approx", "ca", "cf", "dept", "dr", "e.g", "eg", "fig", "i.e", "ie", "jr", "mr", "mrs", "ms",
-    "mt", "prof", "rev", "sr", "st", "vol", "vs",
-})
+ABBREVIATIONS = frozenset(
+    {
+        "al",
+        "approx",
+        "ca",
+        "cf",
+        "dept",
+        "dr",
+        "e.g",
+        "eg",
+        "fig",
+        "i.e",
+        "ie",
+        "jr",
+        "mr",
+        "mrs",
+        "ms",
+        "mt",
+        "prof",
+        "rev",
+        "sr",
+        "st",
+        "vol",
+        "vs",
+    }
+)
 _DOTTED_ABBREVIATION = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$")  # e.g, i.e, U.S, a.m
 _FINAL_PUNCTUATION = frozenset(".!?;:。！？；：…" + _CLOSERS)
 HEADING_MAX = 100
@@ -112,21 +134,20 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
     if mark.startswith("..") or mark.rstrip(_CLOSERS) != ".":
         return True  # an ellipsis or "?!" ends a sentence; a lone "." needs a closer look
     token_start = max(text.rfind(" ", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
-    token = text[token_start:match.start()].lstrip("([{\"'“‘")
+    token = text[token_start : match.start()].lstrip("([{\"'“‘")
     if token.lower() in ABBREVIATIONS or _DOTTED_ABBREVIATION.match(token):
         return False
     if len(token) == 1 and token.isalpha():
         return False  # an initial: "J. Smith"
     if token.isdigit() and (token_start == 0 or text[token_start - 1] == "\n"):
         return False  # an ordered-list marker: "2. Install the unit"
-    following = text[match.end():match.end() + 2].lstrip()
+    following = text[match.end() : match.end() + 2].lstrip()
     return not (following[:1].isascii() and following[:1].islower())  # "approx. five" continues
 
 
 def _is_heading(text: str, start: int, end: int) -> bool:
     """A short line without final punctuation before a blank line: it belongs to what follows."""
-    return (end - start <= HEADING_MAX and text.startswith("\n\n", end)
-            and text[end - 1] not in _FINAL_PUNCTUATION)
+    return end - start <= HEADING_MAX and text.startswith("\n\n", end) and text[end - 1] not in _FINAL_PUNCTUATION
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
@@ -158,8 +179,7 @@ def _cut(text: str, lowest: int, limit: int) -> int:
     return limit
 
 
-def _next_start(text: str, starts: list[int], ends: list[int], start: int, end: int, size: int,
-                overlap: int) -> int:
+def _next_start(text: str, starts: list[int], ends: list[int], start: int, end: int, size: int, overlap: int) -> int:
     """Start of the chunk after [start, end): the overlap it repeats, or the next content."""
     following = _skip_spaces(text, end)
     if overlap == 0:
@@ -169,7 +189,7 @@ def _next_start(text: str, starts: list[int], ends: list[int], start: int, end: 
         return _tail_start(text, max(start + 1, end - overlap), end)
     next_end = ends[sentence_end + 1] if sentence_end + 1 < len(ends) else len(text)
     # Trailing sentences, longest overlap first; keep the most that still lets the next sentence fit.
-    trailing = starts[bisect.bisect_left(starts, end - overlap):bisect.bisect_left(starts, end)]
+    trailing = starts[bisect.bisect_left(starts, end - overlap) : bisect.bisect_left(starts, end)]
     candidates = [s for s in trailing if s > start]
     for candidate in candidates:
         if next_end - candidate <= size:

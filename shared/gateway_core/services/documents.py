@@ -15,10 +15,11 @@ import codecs
 import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import Unprocessable
 
@@ -104,7 +105,8 @@ def detect_format(data: bytes, *, filename: str, media_type: str = "") -> str:
         return "text"  # e.g. a README without extension or type
     raise UnsupportedDocument(
         f"Unsupported document type {media_type or extension or 'unknown'!r} for {filename!r}: "
-        "expected text, Markdown, HTML, JSON lines or PDF.")
+        "expected text, Markdown, HTML, JSON lines or PDF."
+    )
 
 
 def decode_text(data: bytes, *, charset: str | None = None) -> str:
@@ -119,20 +121,26 @@ def decode_text(data: bytes, *, charset: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         raise UndecodableDocument(
             f"The document is not valid {encoding} (byte {exc.start}); "
-            "send UTF-8, UTF-16 with a byte order mark, or declare the charset.") from None
+            "send UTF-8, UTF-16 with a byte order mark, or declare the charset."
+        ) from None
     if "\x00" in text:  # UTF-16 without a BOM, or binary data, decodes "fine" as UTF-8
-        raise UndecodableDocument("The document contains NUL characters: UTF-16 without a byte order mark, "
-                                  "or binary data.")
+        raise UndecodableDocument(
+            "The document contains NUL characters: UTF-16 without a byte order mark, or binary data."
+        )
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _encoding_by_bom(data: bytes) -> tuple[str | None, bytes]:
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
-    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
-                          (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
         if data.startswith(bom):
-            return encoding, data[len(bom):]
+            return encoding, data[len(bom) :]
     return None, data
 
 
@@ -153,6 +161,7 @@ def _looks_like_text(data: bytes) -> bool:
 
 
 # --- plain text ----------------------------------------------------------------------------------
+
 
 def _parse_text(text: str) -> str:
     return _tidy(text)
@@ -226,11 +235,40 @@ def _markdown_line(line: str) -> str:
 # --- HTML ----------------------------------------------------------------------------------------
 
 _SKIPPED = frozenset({"script", "style", "nav", "noscript", "template", "svg", "head"})
-_BLOCKS = frozenset({  # paragraphs: a blank line before and after
-    "address", "article", "aside", "blockquote", "caption", "details", "dialog", "div", "dl", "fieldset",
-    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "main",
-    "ol", "p", "pre", "section", "summary", "table", "ul",
-})
+_BLOCKS = frozenset(
+    {  # paragraphs: a blank line before and after
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "caption",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "main",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "ul",
+    }
+)
 _LINES = frozenset({"br", "dd", "dt", "li", "tr"})  # one line each
 _CELLS = frozenset({"td", "th"})
 
@@ -266,7 +304,7 @@ class _TextExtractor(HTMLParser):
             self.breaks = 2
         elif self.skipping:
             if tag in self.skipping:  # tolerate unclosed children of the skipped element
-                del self.skipping[self.skipping.index(tag):]
+                del self.skipping[self.skipping.index(tag) :]
         elif tag != "br":
             if tag == "pre" and self.pre_depth:
                 self.pre_depth -= 1
@@ -317,8 +355,9 @@ def _parse_jsonl(text: str) -> str:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UndecodableDocument(f"JSON lines: line {number} is not valid JSON ({exc.msg}).",
-                                    details={"line": number}) from None
+            raise UndecodableDocument(
+                f"JSON lines: line {number} is not valid JSON ({exc.msg}).", details={"line": number}
+            ) from None
         record = _record_text(value).strip()
         if record:
             records.append(record)
@@ -340,6 +379,7 @@ def _record_text(value: Any) -> str:
 
 # --- PDF -----------------------------------------------------------------------------------------
 
+
 def _parse_pdf(data: bytes) -> ParsedDocument:
     from pypdf import PdfReader  # only the functions that parse documents pay for the import
 
@@ -352,7 +392,7 @@ def _parse_pdf(data: bytes) -> ParsedDocument:
         texts = [(page.extract_text() or "").strip() for page in reader.pages]
     except UndecodableDocument:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken files
         raise UndecodableDocument(f"The PDF cannot be read: {type(exc).__name__}: {exc}"[:300]) from None
     text = _tidy("\n\n".join(t for t in texts if t))
     return ParsedDocument(text=text, format="pdf", pages=len(texts))

@@ -22,9 +22,9 @@ from pydantic import ValidationError
 
 from ..clients import llm
 from ..errors import ApiError, Unprocessable
+from ..models.graph import Edge, GraphData, Node
 from ..racing import AllProvidersFailed, Strategy, first_acceptable
 from ..settings import ProviderConfig, get_settings
-from ..stores.graph.models import Edge, GraphData, Node
 
 SYSTEM_PROMPT = """You extract a knowledge graph from the user's text.
 Answer with ONE JSON object and nothing else, matching this JSON Schema:
@@ -96,8 +96,10 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
     options = options or ExtractOptions()
     settings = get_settings()
     candidates = providers_for(options.provider_chain)
-    messages = [{"role": "system", "content": SYSTEM_PROMPT.format(schema=schema_text())},
-                {"role": "user", "content": context}]
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT.format(schema=schema_text())},
+        {"role": "user", "content": context},
+    ]
 
     async def ask(provider: ProviderConfig) -> GraphData:
         reasons: list[str] = []
@@ -110,18 +112,27 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
 
     try:
         outcome = await first_acceptable(
-            candidates, ask, name=lambda p: p.name, strategy=options.strategy or settings.extract_strategy,
+            candidates,
+            ask,
+            name=lambda p: p.name,
+            strategy=options.strategy or settings.extract_strategy,
             hedge_delay=options.hedge_delay_s if options.hedge_delay_s is not None else settings.hedge_delay_s,
         )
     except AllProvidersFailed as exc:
         raise Unprocessable(
             "No provider returned an acceptable graph.",
             code="extraction_failed",
-            details={"providers": {a.provider: a.error for a in exc.attempts if a.outcome == "error"},
-                     "attempts": [a.as_dict() for a in exc.attempts]},
+            details={
+                "providers": {a.provider: a.error for a in exc.attempts if a.outcome == "error"},
+                "attempts": [a.as_dict() for a in exc.attempts],
+            },
         ) from None
-    return Extraction(graph=outcome.value, provider=outcome.provider,
-                      attempts=[a.as_dict() for a in outcome.attempts], schema_hash=schema_hash())
+    return Extraction(
+        graph=outcome.value,
+        provider=outcome.provider,
+        attempts=[a.as_dict() for a in outcome.attempts],
+        schema_hash=schema_hash(),
+    )
 
 
 async def _one_attempt(provider: ProviderConfig, messages: list[dict[str, Any]], options: ExtractOptions) -> GraphData:
@@ -138,8 +149,10 @@ async def _one_attempt(provider: ProviderConfig, messages: list[dict[str, Any]],
     if not graph.nodes and not graph.edges and options.allow_empty:
         return graph
     if len(graph.nodes) < options.min_nodes or len(graph.edges) < options.min_edges:
-        raise Unacceptable(f"{provider.name} returned {len(graph.nodes)} nodes and {len(graph.edges)} edges; "
-                           f"at least {options.min_nodes} and {options.min_edges} are required.")
+        raise Unacceptable(
+            f"{provider.name} returned {len(graph.nodes)} nodes and {len(graph.edges)} edges; "
+            f"at least {options.min_nodes} and {options.min_edges} are required."
+        )
     return graph
 
 
@@ -177,8 +190,10 @@ def normalize(value: Any) -> dict[str, list[Any]]:
     edges = value.get("edges", value.get("relations", value.get("relationships", [])))
     if not isinstance(nodes, list) or not isinstance(edges, list):
         raise Unacceptable("nodes and edges must be lists")
-    return {"nodes": [_node(n) for n in nodes if isinstance(n, dict)],
-            "edges": [_edge(e) for e in edges if isinstance(e, dict)]}
+    return {
+        "nodes": [_node(n) for n in nodes if isinstance(n, dict)],
+        "edges": [_edge(e) for e in edges if isinstance(e, dict)],
+    }
 
 
 def _props(value: Any) -> Any:

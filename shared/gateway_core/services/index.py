@@ -84,8 +84,9 @@ def _payloads(tenant: str, chunks: Sequence[ChunkInput]) -> dict[str, dict[str, 
     return payloads
 
 
-async def index_chunks(tenant: str, chunks: Sequence[ChunkInput], *, collection: str | None = None,
-                       replace: bool = True) -> IndexResult:
+async def index_chunks(
+    tenant: str, chunks: Sequence[ChunkInput], *, collection: str | None = None, replace: bool = True
+) -> IndexResult:
     from ..stores.vectors import VectorPoint
 
     name = collection_name(collection)
@@ -95,11 +96,14 @@ async def index_chunks(tenant: str, chunks: Sequence[ChunkInput], *, collection:
     for doc_id in {payload["doc_id"] for payload in wanted.values()}:
         existing.update(await store.payloads(name, tenant=tenant, doc_id=doc_id, fields=COMPARED_FIELDS))
 
-    changed = [pid for pid, payload in wanted.items()
-               if {k: existing.get(pid, {}).get(k) for k in COMPARED_FIELDS} != {k: payload[k] for k in COMPARED_FIELDS}]
+    changed = [
+        pid
+        for pid, payload in wanted.items()
+        if {k: existing.get(pid, {}).get(k) for k in COMPARED_FIELDS} != {k: payload[k] for k in COMPARED_FIELDS}
+    ]
     batch = get_settings().embed_batch_size
     for start in range(0, len(changed), batch):
-        ids = changed[start:start + batch]
+        ids = changed[start : start + batch]
         vectors = await embedder.embed_passages([wanted[pid]["text"] for pid in ids])
         await store.ensure_collection(name, len(vectors[0]))
         await store.upsert(name, [VectorPoint(pid, vector, wanted[pid]) for pid, vector in zip(ids, vectors)])
@@ -107,8 +111,11 @@ async def index_chunks(tenant: str, chunks: Sequence[ChunkInput], *, collection:
     orphans = [pid for pid in existing if pid not in wanted] if replace else []
     deleted = await store.delete(name, tenant=tenant, ids=orphans) if orphans else 0
     return IndexResult(
-        collection=name, dim=await dimension(embedder), upserted=len(changed),
-        unchanged=len(wanted) - len(changed), deleted=deleted,
+        collection=name,
+        dim=await dimension(embedder),
+        upserted=len(changed),
+        unchanged=len(wanted) - len(changed),
+        deleted=deleted,
         chunk_ids=[payload["chunk_id"] for payload in wanted.values()],
     )
 
@@ -123,14 +130,20 @@ async def delete_document(tenant: str, doc_id: str, *, collection: str | None = 
     """Remove a document's chunks and exactly the graph facts extracted from them."""
     name = collection_name(collection)
     store = dependencies.vector_store()
-    chunk_ids = [p["chunk_id"] for p in (await store.payloads(name, tenant=tenant, doc_id=doc_id,
-                                                                fields=("chunk_id",))).values() if p.get("chunk_id")]
+    chunk_ids = [
+        p["chunk_id"]
+        for p in (await store.payloads(name, tenant=tenant, doc_id=doc_id, fields=("chunk_id",))).values()
+        if p.get("chunk_id")
+    ]
     graph_counts = None
     graph = dependencies.graph_store()
     if graph is not None and chunk_ids:
         # Graph first: if it fails the chunks are still there to retry from.
         result = await graph.delete_sources(tenant, chunk_ids)
-        graph_counts = {"nodes_deleted": result.nodes_deleted, "edges_deleted": result.edges_deleted,
-                        "edges_updated": result.edges_updated}
+        graph_counts = {
+            "nodes_deleted": result.nodes_deleted,
+            "edges_deleted": result.edges_deleted,
+            "edges_updated": result.edges_updated,
+        }
     deleted = await store.delete(name, tenant=tenant, doc_id=doc_id)
     return DeleteResult(chunks_deleted=deleted, graph=graph_counts)

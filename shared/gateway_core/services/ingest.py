@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dependencies
-
 from ..observability import logger, metrics
 from ..settings import get_settings
 from .chunking import Chunk, chunk_text, content_hash
@@ -60,8 +59,16 @@ def graph_status() -> str | None:
     return None
 
 
-async def ingest_document(tenant: str, doc_id: str, data: bytes, *, filename: str, source: str,
-                          content_type: str | None = None, metadata: dict[str, Any] | None = None) -> IngestReport:
+async def ingest_document(
+    tenant: str,
+    doc_id: str,
+    data: bytes,
+    *,
+    filename: str,
+    source: str,
+    content_type: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> IngestReport:
     settings = get_settings()
     report = IngestReport(doc_id=doc_id, tenant=tenant)
     timer = _Timer(report)
@@ -73,8 +80,9 @@ async def ingest_document(tenant: str, doc_id: str, data: bytes, *, filename: st
     report.chunks = len(chunks)
 
     store = dependencies.vector_store()
-    existing = await store.payloads(collection_name(None), tenant=tenant, doc_id=doc_id,
-                                    fields=("chunk_id", "entity_ids"))
+    existing = await store.payloads(
+        collection_name(None), tenant=tenant, doc_id=doc_id, fields=("chunk_id", "entity_ids")
+    )
     known = {p["chunk_id"]: p.get("entity_ids") or [] for p in existing.values() if p.get("chunk_id")}
     ids = [chunk_id(doc_id, chunk) for chunk in chunks]
     changed = [(cid, chunk) for cid, chunk in zip(ids, chunks) if cid not in known]
@@ -91,11 +99,22 @@ async def ingest_document(tenant: str, doc_id: str, data: bytes, *, filename: st
 
     started = time.perf_counter()
     if chunks:
-        await index_chunks(tenant, [
-            ChunkInput(doc_id=doc_id, text=chunk.text, chunk_id=cid, chunk_index=chunk.index, source=source,
-                       metadata=metadata or {}, entity_ids=entity_ids.get(cid, []))
-            for cid, chunk in zip(ids, chunks)
-        ], replace=True)
+        await index_chunks(
+            tenant,
+            [
+                ChunkInput(
+                    doc_id=doc_id,
+                    text=chunk.text,
+                    chunk_id=cid,
+                    chunk_index=chunk.index,
+                    source=source,
+                    metadata=metadata or {},
+                    entity_ids=entity_ids.get(cid, []),
+                )
+                for cid, chunk in zip(ids, chunks)
+            ],
+            replace=True,
+        )
         timer.stage("index", started)
     else:  # an empty new version: nothing of the old one may stay
         await delete_document(tenant, doc_id)
@@ -112,8 +131,9 @@ async def ingest_document(tenant: str, doc_id: str, data: bytes, *, filename: st
     return report
 
 
-async def _extract_and_upsert(tenant: str, changed: list[tuple[str, Chunk]],
-                              report: IngestReport) -> dict[str, list[str]]:
+async def _extract_and_upsert(
+    tenant: str, changed: list[tuple[str, Chunk]], report: IngestReport
+) -> dict[str, list[str]]:
     """Extract each changed chunk's graph (bounded concurrency) and upsert it with the chunk as provenance."""
     graph = dependencies.graph_store()
     assert graph is not None
@@ -133,8 +153,7 @@ async def _extract_and_upsert(tenant: str, changed: list[tuple[str, Chunk]],
 
 async def remove_document(tenant: str, doc_id: str) -> dict[str, Any]:
     result = await delete_document(tenant, doc_id)
-    logger.info("document removed", extra={"doc_id": doc_id, "chunks_deleted": result.chunks_deleted,
-                                           "graph": result.graph})
+    logger.info(
+        "document removed", extra={"doc_id": doc_id, "chunks_deleted": result.chunks_deleted, "graph": result.graph}
+    )
     return {"doc_id": doc_id, "chunks_deleted": result.chunks_deleted, "graph": result.graph}
-
-

@@ -21,9 +21,10 @@ from ..clients import reranker
 from ..clients.embeddings import get_embedder
 from ..deadline import current as current_deadline
 from ..errors import ApiError, Unavailable
+from ..models.graph import Subgraph
+from ..models.search import SearchFilter
 from ..observability import logger
-from ..stores.graph.models import Subgraph
-from ..stores.vectors import SearchFilter, VectorHit
+from ..stores.vectors import VectorHit
 from .search import search
 
 T = TypeVar("T")
@@ -77,22 +78,38 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
 
     async def vector_branch() -> list[VectorHit]:
         vector = await watch.time("embed", get_embedder().embed_query(query))
-        hits = await watch.time("vector", search(tenant, query, top_k=options.top_k, filters=options.filters,
-                                                 collection=options.collection, vector=vector))
+        hits = await watch.time(
+            "vector",
+            search(
+                tenant,
+                query,
+                top_k=options.top_k,
+                filters=options.filters,
+                collection=options.collection,
+                vector=vector,
+            ),
+        )
         if options.expand_hits and graph is not None:
             entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
             if entity_ids:
                 try:
-                    subgraphs.append(await watch.time("hits_graph", graph.expand(
-                        tenant, ids=entity_ids, max_hops=options.max_hops, timeout=current_deadline().timeout())))
-                except Exception as exc:  # the hits stand without their graph
+                    subgraphs.append(
+                        await watch.time(
+                            "hits_graph",
+                            graph.expand(
+                                tenant, ids=entity_ids, max_hops=options.max_hops, timeout=current_deadline().timeout()
+                            ),
+                        )
+                    )
+                except Exception as exc:  # noqa: BLE001 - the hits stand without their graph
                     degraded.append(f"hits_graph: {reason(exc)}")
         return hits
 
     async def graph_branch() -> Subgraph:
         assert graph is not None
-        return await watch.time("graph", graph.expand(tenant, text=query, max_hops=options.max_hops,
-                                                      timeout=current_deadline().timeout()))
+        return await watch.time(
+            "graph", graph.expand(tenant, text=query, max_hops=options.max_hops, timeout=current_deadline().timeout())
+        )
 
     branches: list[Awaitable[Any]] = [vector_branch()]
     if graph is not None:
@@ -124,7 +141,7 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
     if options.rerank and len(rendered) > 1:
         try:
             rendered = await watch.time("rerank", _reranked(query, rendered))
-        except Exception as exc:  # keep the vector order
+        except Exception as exc:  # noqa: BLE001 - keep the vector order
             degraded.append(f"rerank: {reason(exc)}")
     subgraph = merge(subgraphs) if options.include_subgraph else Subgraph(nodes=[], edges=[])
     watch.timings["total"] = round((time.perf_counter() - watch.origin) * 1000, 1)
@@ -144,8 +161,14 @@ def render_hit(hit: VectorHit) -> dict[str, Any]:
         "score": round(hit.score, 6),
         "metadata": payload.get("metadata") or {},
         "entity_ids": payload.get("entity_ids") or [],
-        "citations": [{"doc_id": payload.get("doc_id"), "chunk_index": payload.get("chunk_index"),
-                       "chunk_id": payload.get("chunk_id"), "source": payload.get("source")}],
+        "citations": [
+            {
+                "doc_id": payload.get("doc_id"),
+                "chunk_index": payload.get("chunk_index"),
+                "chunk_id": payload.get("chunk_id"),
+                "source": payload.get("source"),
+            }
+        ],
     }
 
 

@@ -18,12 +18,12 @@ from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..errors import ApiError, DeadlineExceeded, NotFound, UpstreamError
+from ..models.search import SearchFilter
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
     Condition,
     FieldEquals,
     FieldIn,
-    SearchFilter,
     SharedByFolder,
     VectorHit,
     VectorPoint,
@@ -47,8 +47,9 @@ class _CollectionMissing(Exception):
 
 
 class QdrantVectorStore:
-    def __init__(self, url: str | None = None, api_key: str | None = None, path: str = ".data/qdrant",
-                 *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str | None = None, api_key: str | None = None, path: str = ".data/qdrant", *, timeout: float = 10.0
+    ) -> None:
         # Nothing here touches the network or the disk: the client is made on first use.
         self._url = url
         self._api_key = api_key
@@ -84,13 +85,23 @@ class QdrantVectorStore:
             raise NotFound(f"Collection {name!r} does not exist yet: ensure_collection() first.")
         check_points(name, points, dim)
         for start in range(0, len(points), UPSERT_BATCH):
-            batch = [models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
-                     for p in points[start:start + UPSERT_BATCH]]
+            batch = [
+                models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
+                for p in points[start : start + UPSERT_BATCH]
+            ]
             async with self._call() as client:
                 await client.upsert(name, points=batch, wait=True)
 
-    async def search(self, name: str, vector: Sequence[float], *, tenant: str, top_k: int,
-                     filter: SearchFilter | None = None, timeout: float | None = None) -> list[VectorHit]:
+    async def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        *,
+        tenant: str,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        timeout: float | None = None,
+    ) -> list[VectorHit]:
         conditions = scope(tenant, filter=filter)
         if top_k <= 0:
             return []
@@ -102,16 +113,21 @@ class QdrantVectorStore:
         try:
             async with self._call(timeout) as client:
                 response = await client.query_points(
-                    name, query=[float(x) for x in vector], query_filter=_filter(conditions),
-                    limit=top_k, with_payload=True, with_vectors=False,
+                    name,
+                    query=[float(x) for x in vector],
+                    query_filter=_filter(conditions),
+                    limit=top_k,
+                    with_payload=True,
+                    with_vectors=False,
                     timeout=math.ceil(timeout or self._timeout),
                 )
         except _CollectionMissing:
             return []
         return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
 
-    async def payloads(self, name: str, *, tenant: str, doc_id: str,
-                       fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS) -> dict[str, dict[str, Any]]:
+    async def payloads(
+        self, name: str, *, tenant: str, doc_id: str, fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS
+    ) -> dict[str, dict[str, Any]]:
         query = _filter(scope(tenant, doc_id=doc_id))
         if await self._dim(name) is None:
             return {}
@@ -121,8 +137,12 @@ class QdrantVectorStore:
             async with self._call() as client:
                 while True:
                     records, offset = await client.scroll(
-                        name, scroll_filter=query, limit=SCROLL_PAGE, offset=offset,
-                        with_payload=list(fields) if fields else False, with_vectors=False,
+                        name,
+                        scroll_filter=query,
+                        limit=SCROLL_PAGE,
+                        offset=offset,
+                        with_payload=list(fields) if fields else False,
+                        with_vectors=False,
                     )
                     found.update((str(r.id), dict(r.payload or {})) for r in records)
                     if offset is None:
@@ -130,8 +150,9 @@ class QdrantVectorStore:
         except _CollectionMissing:
             return {}
 
-    async def delete(self, name: str, *, tenant: str, doc_id: str | None = None,
-                     ids: Sequence[str] | None = None) -> int:
+    async def delete(
+        self, name: str, *, tenant: str, doc_id: str | None = None, ids: Sequence[str] | None = None
+    ) -> int:
         if doc_id is None and ids is None:
             raise ValueError("delete needs a doc_id or ids (refusing to empty a whole tenant)")
         query = _filter(scope(tenant, doc_id=doc_id, ids=ids))
@@ -179,8 +200,9 @@ class QdrantVectorStore:
                 self._client = _local_clients.acquire(self._path, _open_local)
             else:
                 # No compatibility check: it is a blocking request in a thread at construction.
-                self._client = AsyncQdrantClient(url=self._url, api_key=self._api_key,
-                                                 timeout=math.ceil(self._timeout), check_compatibility=False)
+                self._client = AsyncQdrantClient(
+                    url=self._url, api_key=self._api_key, timeout=math.ceil(self._timeout), check_compatibility=False
+                )
         return self._client
 
     @asynccontextmanager
@@ -212,8 +234,7 @@ class QdrantVectorStore:
     def _transport_error(self, source: BaseException, budget: float) -> ApiError:
         if isinstance(source, httpx.TimeoutException):
             return DeadlineExceeded(f"The vector store did not answer within {budget:.2f}s.")
-        return VectorStoreUnavailable(
-            f"The Qdrant server at {self._url} is unreachable ({type(source).__name__}).")
+        return VectorStoreUnavailable(f"The Qdrant server at {self._url} is unreachable ({type(source).__name__}).")
 
     async def _dim(self, name: str, timeout: float | None = None) -> int | None:
         """The collection's vector size, or None when it does not exist (cached once known)."""
@@ -232,14 +253,16 @@ class QdrantVectorStore:
             if not await client.collection_exists(name):
                 try:
                     await client.create_collection(
-                        name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
+                        name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                    )
                 except UnexpectedResponse as exc:
                     if exc.status_code != 409:  # 409: another instance created it meanwhile
                         raise
             if not self.local:  # local mode has no payload indexes (and warns about them)
                 await client.create_payload_index(name, "doc_id", models.PayloadSchemaType.KEYWORD)
                 await client.create_payload_index(
-                    name, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True))
+                    name, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+                )
         size = await self._dim(name)
         if size is None:
             raise VectorStoreUnavailable(f"Collection {name!r} vanished right after it was created.")
@@ -264,7 +287,7 @@ def _vector_size(info: models.CollectionInfo) -> int:
 def _reason(exc: UnexpectedResponse) -> str:
     try:
         return str(exc.structured()["status"]["error"])[:200]
-    except Exception:
+    except Exception:  # noqa: BLE001 - any body shape: fall back to the status text
         return exc.reason_phrase
 
 

@@ -20,12 +20,12 @@ import portalocker
 import qdrant_edge as edge
 
 from ..errors import DeadlineExceeded, NotFound
+from ..models.search import SearchFilter
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
     Condition,
     FieldEquals,
     FieldIn,
-    SearchFilter,
     SharedByFolder,
     VectorHit,
     VectorPoint,
@@ -49,7 +49,7 @@ class _EdgeFolder:
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, exist_ok=True)
-        self._lock_file: IO[str] = open(os.path.join(root, ".lock"), "a")
+        self._lock_file: IO[str] = open(os.path.join(root, ".lock"), "a")  # noqa: SIM115 - held for the store's life
         try:
             portalocker.lock(self._lock_file, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
         except portalocker.exceptions.LockException:
@@ -70,8 +70,9 @@ class _EdgeFolder:
                 shard = edge.EdgeShard.load(path)
                 self.dims[name] = _stored_size(config_path)
             elif create_dim is not None:
-                shard = edge.EdgeShard.create(path, edge.EdgeConfig(
-                    vectors=edge.EdgeVectorParams(size=create_dim, distance=edge.Distance.Cosine)))
+                shard = edge.EdgeShard.create(
+                    path, edge.EdgeConfig(vectors=edge.EdgeVectorParams(size=create_dim, distance=edge.Distance.Cosine))
+                )
                 shard.update(edge.UpdateOperation.create_field_index("doc_id", edge.PayloadSchemaType.Keyword))
                 shard.update(edge.UpdateOperation.create_field_index("tenant", edge.KeywordIndexParams(is_tenant=True)))
                 self.dims[name] = create_dim
@@ -119,12 +120,21 @@ class QdrantEdgeVectorStore:
             raise NotFound(f"Collection {name!r} does not exist yet: ensure_collection() first.")
         check_points(name, points, self._open().dims[name])
         for start in range(0, len(points), UPSERT_BATCH):
-            batch = [edge.Point(p.id, [float(x) for x in p.vector], p.payload)
-                     for p in points[start:start + UPSERT_BATCH]]
+            batch = [
+                edge.Point(p.id, [float(x) for x in p.vector], p.payload) for p in points[start : start + UPSERT_BATCH]
+            ]
             await self._run(shard.update, edge.UpdateOperation.upsert_points(batch))
 
-    async def search(self, name: str, vector: Sequence[float], *, tenant: str, top_k: int,
-                     filter: SearchFilter | None = None, timeout: float | None = None) -> list[VectorHit]:
+    async def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        *,
+        tenant: str,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        timeout: float | None = None,
+    ) -> list[VectorHit]:
         conditions = scope(tenant, filter=filter)
         shard = await self._shard(name, timeout)
         if shard is None or top_k <= 0:
@@ -132,13 +142,19 @@ class QdrantEdgeVectorStore:
         dim = self._open().dims[name]
         if len(vector) != dim:
             raise dimension_mismatch(name, existing=dim, requested=len(vector))
-        request = edge.QueryRequest(limit=top_k, query=edge.Query.Nearest([float(x) for x in vector]),
-                                    filter=_filter(conditions), with_payload=True, with_vector=False)
+        request = edge.QueryRequest(
+            limit=top_k,
+            query=edge.Query.Nearest([float(x) for x in vector]),
+            filter=_filter(conditions),
+            with_payload=True,
+            with_vector=False,
+        )
         points = await self._run(shard.query, request, timeout=timeout)
         return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in points]
 
-    async def payloads(self, name: str, *, tenant: str, doc_id: str,
-                       fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS) -> dict[str, dict[str, Any]]:
+    async def payloads(
+        self, name: str, *, tenant: str, doc_id: str, fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS
+    ) -> dict[str, dict[str, Any]]:
         query = _filter(scope(tenant, doc_id=doc_id))
         shard = await self._shard(name)
         if shard is None:
@@ -149,16 +165,20 @@ class QdrantEdgeVectorStore:
             found: dict[str, dict[str, Any]] = {}
             offset: Any = None
             while True:
-                records, offset = shard.scroll(edge.ScrollRequest(
-                    offset=offset, limit=SCROLL_PAGE, filter=query, with_payload=selector, with_vector=False))
+                records, offset = shard.scroll(
+                    edge.ScrollRequest(
+                        offset=offset, limit=SCROLL_PAGE, filter=query, with_payload=selector, with_vector=False
+                    )
+                )
                 found.update((str(r.id), dict(r.payload or {})) for r in records)
                 if offset is None:
                     return found
 
         return await self._run(scroll_all)
 
-    async def delete(self, name: str, *, tenant: str, doc_id: str | None = None,
-                     ids: Sequence[str] | None = None) -> int:
+    async def delete(
+        self, name: str, *, tenant: str, doc_id: str | None = None, ids: Sequence[str] | None = None
+    ) -> int:
         if doc_id is None and ids is None:
             raise ValueError("delete needs a doc_id or ids (refusing to empty a whole tenant)")
         query = _filter(scope(tenant, doc_id=doc_id, ids=ids))
@@ -232,7 +252,7 @@ def _condition(condition: Condition) -> Any:
         if isinstance(value, bool):
             # qdrant-edge 0.9.0 reads a Python bool as the integer 1/0 (then matches nothing);
             # numpy's bool reaches the engine as a real boolean.
-            return edge.FieldCondition(condition.key, match=edge.MatchValue(np.bool_(value)))
+            return edge.FieldCondition(condition.key, match=edge.MatchValue(np.bool_(value)))  # type: ignore[arg-type]
         if isinstance(value, float):  # equality on floats is a range, as in the server
             return edge.FieldCondition(condition.key, range=edge.RangeFloat(gte=value, lte=value))
         return edge.FieldCondition(condition.key, match=edge.MatchValue(value))

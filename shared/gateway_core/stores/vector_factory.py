@@ -18,7 +18,8 @@ def create_vector_store(settings: Settings) -> VectorStore:
         except ImportError:
             raise NotConfigured(
                 "QDRANT_LOCAL_ENGINE=edge needs the qdrant-edge-py package; install it, "
-                "or set QDRANT_LOCAL_ENGINE=client.") from None
+                "or set QDRANT_LOCAL_ENGINE=client."
+            ) from None
         return QdrantEdgeVectorStore(path=settings.qdrant_path)
     from .qdrant import QdrantVectorStore
 

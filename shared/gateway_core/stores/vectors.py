@@ -16,14 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from ..errors import BadRequest, Conflict, Unavailable, Unprocessable
-
-Scalar = str | int | float | bool
+from ..models.search import Scalar, SearchFilter
 
 COLLECTION_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-METADATA_KEY_PATTERN = re.compile(r"[\w-]{1,64}")  # \w is Unicode: keys like 部署 are fine
 DEFAULT_PAYLOAD_FIELDS = ("content_hash", "chunk_index")
 
 
@@ -41,25 +37,6 @@ class VectorHit:
     payload: dict[str, Any]
 
 
-class SearchFilter(BaseModel):
-    """Optional narrowing of a search; the tenant is never part of it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    doc_ids: list[str] | None = None
-    # Equality on payload["metadata"][key].
-    metadata: dict[str, str | int | float | bool] | None = None
-
-    @field_validator("metadata")
-    @classmethod
-    def _keys_are_plain(cls, value: dict[str, Scalar] | None) -> dict[str, Scalar] | None:
-        # Keys become payload paths: a dot or bracket would reach outside "metadata".
-        for key in value or {}:
-            if not METADATA_KEY_PATTERN.fullmatch(key):
-                raise ValueError(f"metadata key {key!r} must be 1-64 letters, digits, '_' or '-'")
-        return value
-
-
 class DimensionMismatch(Conflict):
     code = "dimension_mismatch"
 
@@ -73,16 +50,26 @@ class VectorStore(Protocol):
 
     async def upsert(self, name: str, points: Sequence[VectorPoint]) -> None: ...
 
-    async def search(self, name: str, vector: Sequence[float], *, tenant: str, top_k: int,
-                     filter: SearchFilter | None = None, timeout: float | None = None) -> list[VectorHit]: ...
+    async def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        *,
+        tenant: str,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        timeout: float | None = None,
+    ) -> list[VectorHit]: ...
 
-    async def payloads(self, name: str, *, tenant: str, doc_id: str,
-                       fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS) -> dict[str, dict[str, Any]]:
+    async def payloads(
+        self, name: str, *, tenant: str, doc_id: str, fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS
+    ) -> dict[str, dict[str, Any]]:
         """Point id -> the selected payload fields, for every point of one document."""
         ...
 
-    async def delete(self, name: str, *, tenant: str, doc_id: str | None = None,
-                     ids: Sequence[str] | None = None) -> int:
+    async def delete(
+        self, name: str, *, tenant: str, doc_id: str | None = None, ids: Sequence[str] | None = None
+    ) -> int:
         """Delete the tenant's points of `doc_id` and/or with `ids` (both: both must hold)."""
         ...
 
@@ -116,8 +103,9 @@ class IdIn:
 Condition = FieldEquals | FieldIn | IdIn
 
 
-def scope(tenant: str, *, doc_id: str | None = None, filter: SearchFilter | None = None,
-          ids: Sequence[str] | None = None) -> list[Condition]:
+def scope(
+    tenant: str, *, doc_id: str | None = None, filter: SearchFilter | None = None, ids: Sequence[str] | None = None
+) -> list[Condition]:
     """The conditions that must all hold; the tenant is always the first."""
     if not tenant:
         raise ValueError("a tenant is required for every vector store read or delete")

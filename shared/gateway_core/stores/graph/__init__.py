@@ -3,10 +3,20 @@
 Services use `dependencies.graph_store()`; `factory.create_graph_store` picks the adapter.
 """
 
+from ...models.graph import Edge, GraphData, Node, Prop, Subgraph, SubgraphEdge, SubgraphNode
 from .base import DeleteResult, GraphQueryError, GraphStore, GraphUnavailable, UpsertResult
-from .models import Edge, GraphData, Node, Prop, Subgraph, SubgraphEdge, SubgraphNode
 
 __all__ = [
-    "DeleteResult", "Edge", "GraphData", "GraphQueryError", "GraphStore", "GraphUnavailable", "Node", "Prop",
-    "Subgraph", "SubgraphEdge", "SubgraphNode", "UpsertResult",
+    "DeleteResult",
+    "Edge",
+    "GraphData",
+    "GraphQueryError",
+    "GraphStore",
+    "GraphUnavailable",
+    "Node",
+    "Prop",
+    "Subgraph",
+    "SubgraphEdge",
+    "SubgraphNode",
+    "UpsertResult",
 ]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...errors import BadRequest, DeadlineExceeded, Unavailable, UpstreamError
+from ...models.graph import GraphData, Subgraph, SubgraphEdge, SubgraphNode
 from . import cypher
 from .identifiers import assert_read_only, check_tenant
-from .models import GraphData, Subgraph, SubgraphEdge, SubgraphNode
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -52,18 +52,36 @@ class DeleteResult:
 class GraphStore(Protocol):
     async def ensure_schema(self, tenant: str, *, timeout: float | None = None) -> None: ...
 
-    async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
-                     timeout: float | None = None) -> UpsertResult: ...
+    async def upsert(
+        self, tenant: str, data: GraphData, *, sources: Sequence[str] = (), timeout: float | None = None
+    ) -> UpsertResult: ...
 
-    async def expand(self, tenant: str, *, ids: Sequence[str] = (), names: Sequence[str] = (),
-                     text: str | None = None, max_hops: int = 1, fan_out: int = 25, limit: int = 200,
-                     timeout: float | None = None) -> Subgraph: ...
+    async def expand(
+        self,
+        tenant: str,
+        *,
+        ids: Sequence[str] = (),
+        names: Sequence[str] = (),
+        text: str | None = None,
+        max_hops: int = 1,
+        fan_out: int = 25,
+        limit: int = 200,
+        timeout: float | None = None,
+    ) -> Subgraph: ...
 
-    async def delete_sources(self, tenant: str, sources: Sequence[str], *,
-                             timeout: float | None = None) -> DeleteResult: ...
+    async def delete_sources(
+        self, tenant: str, sources: Sequence[str], *, timeout: float | None = None
+    ) -> DeleteResult: ...
 
-    async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
-                    timeout: float | None = None) -> list[dict[str, Any]]: ...
+    async def query(
+        self,
+        tenant: str,
+        cypher: str,
+        params: dict[str, Any] | None = None,
+        *,
+        limit: int = 1000,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]: ...
 
     async def count(self, tenant: str, *, timeout: float | None = None) -> tuple[int, int]: ...
 
@@ -94,11 +112,11 @@ class CypherGraphStore(ABC):
     # --- what an adapter provides -------------------------------------------------------------
 
     @abstractmethod
-    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         """Run an adapter-written read for `tenant` (binds `$tenant`); errors mapped to ApiError."""
 
     @abstractmethod
-    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         """Run an adapter-written write for `tenant` (binds `$tenant`)."""
 
     @abstractmethod
@@ -117,47 +135,65 @@ class CypherGraphStore(ABC):
             await self._create_indexes(tenant, Budget(timeout).left())
             self._schema_ready.add(key)
 
-    async def upsert(self, tenant: str, data: GraphData, *, sources: Sequence[str] = (),
-                     timeout: float | None = None) -> UpsertResult:
+    async def upsert(
+        self, tenant: str, data: GraphData, *, sources: Sequence[str] = (), timeout: float | None = None
+    ) -> UpsertResult:
         budget = Budget(timeout)
         await self.ensure_schema(tenant, timeout=budget.left())
         for statement, rows in cypher.upsert_statements(data, sources):
             await self._write(tenant, statement, {"rows": rows}, budget.left())
-        return UpsertResult(nodes=len({n.id for n in data.nodes}),
-                            edges=len({(e.src, e.type, e.dst) for e in data.edges}))
+        return UpsertResult(
+            nodes=len({n.id for n in data.nodes}), edges=len({(e.src, e.type, e.dst) for e in data.edges})
+        )
 
-    async def expand(self, tenant: str, *, ids: Sequence[str] = (), names: Sequence[str] = (),
-                     text: str | None = None, max_hops: int = 1, fan_out: int = 25, limit: int = 200,
-                     timeout: float | None = None) -> Subgraph:
+    async def expand(
+        self,
+        tenant: str,
+        *,
+        ids: Sequence[str] = (),
+        names: Sequence[str] = (),
+        text: str | None = None,
+        max_hops: int = 1,
+        fan_out: int = 25,
+        limit: int = 200,
+        timeout: float | None = None,
+    ) -> Subgraph:
         """Seeds by id, name/alias or names inside `text`; then up to 3 hops, bounded per node and in total."""
         check_tenant(tenant)
         names = [name for name in names if name]
         if not (ids or names or (text and text.strip())):
             return Subgraph()
         budget, limit, fan_out = Budget(timeout), max(1, limit), max(1, fan_out)
-        seeds = await self._read(tenant, cypher.SEEDS, {"ids": list(ids), "names": names, "text": text or "",
-                                                        "limit": limit}, budget.left())
+        seeds = await self._read(
+            tenant, cypher.SEEDS, {"ids": list(ids), "names": names, "text": text or "", "limit": limit}, budget.left()
+        )
         nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds}
         edges: dict[tuple[str, str, str], SubgraphEdge] = {}
         frontier = list(nodes)
         for _ in range(min(max(max_hops, 0), cypher.MAX_HOPS)):
             if not frontier or len(edges) >= limit:
                 break
-            rows = await self._read(tenant, cypher.NEIGHBOURS, {"frontier": frontier, "fan_out": fan_out,
-                                                                "limit": limit - len(edges)}, budget.left())
+            rows = await self._read(
+                tenant,
+                cypher.NEIGHBOURS,
+                {"frontier": frontier, "fan_out": fan_out, "limit": limit - len(edges)},
+                budget.left(),
+            )
             frontier = []
             for row in rows:
                 key = (row["src"], row["type"], row["dst"])
                 if key not in edges and len(edges) < limit:
-                    edges[key] = SubgraphEdge(src=row["src"], dst=row["dst"], type=row["type"],
-                                              props=cypher.visible_props(row["props"]))
+                    edges[key] = SubgraphEdge(
+                        src=row["src"], dst=row["dst"], type=row["type"], props=cypher.visible_props(row["props"])
+                    )
                 if row["id"] not in nodes:
                     nodes[row["id"]] = _node(row["id"], row["node_type"], row["node_props"])
                     frontier.append(row["id"])
         return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
 
-    async def delete_sources(self, tenant: str, sources: Sequence[str], *,
-                             timeout: float | None = None) -> DeleteResult:
+    async def delete_sources(
+        self, tenant: str, sources: Sequence[str], *, timeout: float | None = None
+    ) -> DeleteResult:
         """Remove these sources everywhere; what only they stated goes, what others state too stays."""
         check_tenant(tenant)
         if not sources:

@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from ...models.graph import Edge, GraphData, Node
 from .identifiers import quote
-from .models import Edge, GraphData, Node
 
 BATCH_ROWS = 500
 MAX_HOPS = 3
@@ -113,10 +113,15 @@ def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[d
     """Rows per label; the last occurrence of an id in the batch wins, like a dict update."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for node in {node.id: node for node in nodes}.values():
-        rows.setdefault(node.type, []).append({
-            "id": node.id, "type": node.type, "name": node.name,
-            "props": {p.key: p.value for p in node.props}, "sources": list(dict.fromkeys(sources)),
-        })
+        rows.setdefault(node.type, []).append(
+            {
+                "id": node.id,
+                "type": node.type,
+                "name": node.name,
+                "props": {p.key: p.value for p in node.props},
+                "sources": list(dict.fromkeys(sources)),
+            }
+        )
     return rows
 
 
@@ -124,21 +129,28 @@ def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[d
     """Rows per relation type; one relation per (src, type, dst)."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for edge in {(e.src, e.type, e.dst): e for e in edges}.values():
-        rows.setdefault(edge.type, []).append({
-            "src": edge.src, "dst": edge.dst, "props": {p.key: p.value for p in edge.props},
-            "sources": list(dict.fromkeys([*edge.sources, *sources])),
-        })
+        rows.setdefault(edge.type, []).append(
+            {
+                "src": edge.src,
+                "dst": edge.dst,
+                "props": {p.key: p.value for p in edge.props},
+                "sources": list(dict.fromkeys([*edge.sources, *sources])),
+            }
+        )
     return rows
 
 
 def upsert_statements(data: GraphData, sources: Sequence[str]) -> list[tuple[str, list[dict[str, Any]]]]:
     """(Cypher, rows) batches, nodes before edges; labels and relation types enter only through `quote`."""
-    statements = [(UPSERT_NODES.format(label=quote(label)), rows)
-                  for label, rows in node_rows(data.nodes, sources).items()]
-    statements += [(UPSERT_EDGES.format(rel=quote(rel)), rows)
-                   for rel, rows in edge_rows(data.edges, sources).items()]
-    return [(cypher, rows[start:start + BATCH_ROWS])
-            for cypher, rows in statements for start in range(0, len(rows), BATCH_ROWS)]
+    statements = [
+        (UPSERT_NODES.format(label=quote(label)), rows) for label, rows in node_rows(data.nodes, sources).items()
+    ]
+    statements += [(UPSERT_EDGES.format(rel=quote(rel)), rows) for rel, rows in edge_rows(data.edges, sources).items()]
+    return [
+        (cypher, rows[start : start + BATCH_ROWS])
+        for cypher, rows in statements
+        for start in range(0, len(rows), BATCH_ROWS)
+    ]
 
 
 def visible_props(props: dict[str, Any]) -> dict[str, Any]:

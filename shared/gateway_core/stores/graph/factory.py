@@ -11,10 +11,14 @@ def create_graph_store(settings: Settings) -> GraphStore | None:
     if settings.neo4j_uri:
         from .neo4j import Neo4jGraphStore
 
-        return Neo4jGraphStore(settings.neo4j_uri, user=settings.neo4j_user, password=settings.neo4j_password,
-                               database=settings.neo4j_database,
-                               database_per_tenant=settings.neo4j_database_per_tenant,
-                               database_prefix=settings.graph_name)
+        return Neo4jGraphStore(
+            settings.neo4j_uri,
+            user=settings.neo4j_user,
+            password=settings.neo4j_password,
+            database=settings.neo4j_database,
+            database_per_tenant=settings.neo4j_database_per_tenant,
+            database_prefix=settings.graph_name,
+        )
     if settings.falkordb_url:
         from .falkordb import FalkorDBGraphStore
 

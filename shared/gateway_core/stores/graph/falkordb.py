@@ -54,9 +54,14 @@ class FalkorDBGraphStore(CypherGraphStore):
         url = self._url.replace("falkors://", "rediss://", 1).replace("falkor://", "redis://", 1)
         # Waits for a free connection (bounded by the call's timeout) instead of failing under load;
         # one retry replaces a pooled connection that went stale (e.g. after a server restart).
-        pool = BlockingConnectionPool.from_url(url, max_connections=self._max_connections, timeout=None,
-                                               decode_responses=True, socket_connect_timeout=2,
-                                               retry_on_error=[RedisConnectionError])
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=self._max_connections,
+            timeout=None,
+            decode_responses=True,
+            socket_connect_timeout=2,
+            retry_on_error=[RedisConnectionError],
+        )
         # FalkorDB's constructor asks the server, synchronously and with slow retries, whether it is a
         # cluster: ping first (fails fast when the server is down), then construct off the loop.
         try:
@@ -86,8 +91,9 @@ class FalkorDBGraphStore(CypherGraphStore):
         except (RedisError, OSError) as exc:  # refused, reset, closed mid-reply
             raise GraphUnavailable(f"The graph store at {self._url} is unreachable.") from exc
 
-    async def _execute(self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *,
-                       read_only: bool) -> Any:
+    async def _execute(
+        self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *, read_only: bool
+    ) -> Any:
         key, params = self.graph_key(tenant), {**params, "tenant": tenant}
 
         async def call() -> Any:
@@ -112,10 +118,10 @@ class FalkorDBGraphStore(CypherGraphStore):
         await self.ensure_schema(tenant, timeout=budget.left())
         return await self._execute(tenant, statement, params, budget.left(), read_only=True)
 
-    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         return _plain_rows(await self._ro_query(tenant, statement, params, timeout))
 
-    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         return _plain_rows(await self._execute(tenant, statement, params, timeout, read_only=False))
 
     async def _create_indexes(self, tenant: str, timeout: float) -> None:
@@ -129,8 +135,15 @@ class FalkorDBGraphStore(CypherGraphStore):
 
     # --- GraphStore ---------------------------------------------------------------------------
 
-    async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
-                    timeout: float | None = None) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        tenant: str,
+        cypher: str,
+        params: dict[str, Any] | None = None,
+        *,
+        limit: int = 1000,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
         """A read-only query on the tenant's own graph; rows as JSON-safe dicts."""
         params = self._checked_query(tenant, cypher, params)
         budget = Budget(timeout)
@@ -139,7 +152,7 @@ class FalkorDBGraphStore(CypherGraphStore):
         except GraphQueryError as exc:  # a syntax error or a refused write is the caller's query
             raise BadRequest(exc.message) from exc
         header = _header(result)
-        rows = result.result_set[:max(0, limit)]
+        rows = result.result_set[: max(0, limit)]
         convert = _converter(await self._entity_ids(tenant, rows, budget))
         return [{name: json_safe(value, convert) for name, value in zip(header, row)} for row in rows]
 
@@ -192,12 +205,18 @@ def _converter(entity_ids: dict[int, Any]) -> Any:
 
     def convert(value: Any) -> dict[str, Any] | None:
         if isinstance(value, Node):
-            return {"id": value.properties.get("id"), "labels": sorted(value.labels or []),
-                    "props": visible_props(dict(value.properties))}
+            return {
+                "id": value.properties.get("id"),
+                "labels": sorted(value.labels or []),
+                "props": visible_props(dict(value.properties)),
+            }
         if isinstance(value, Edge):
-            return {"type": value.relation, "src": entity_ids.get(_internal_id(value.src_node)),
-                    "dst": entity_ids.get(_internal_id(value.dest_node)),
-                    "props": visible_props(dict(value.properties))}
+            return {
+                "type": value.relation,
+                "src": entity_ids.get(_internal_id(value.src_node)),
+                "dst": entity_ids.get(_internal_id(value.dest_node)),
+                "props": visible_props(dict(value.properties)),
+            }
         if isinstance(value, Path):
             return {"nodes": [convert(n) for n in value.nodes()], "edges": [convert(e) for e in value.edges()]}
         return None

@@ -14,24 +14,19 @@ from __future__ import annotations
 import re
 
 from ...errors import BadRequest, Unprocessable
+from ...models.graph import MAX_IDENTIFIER, RESERVED_KEYS, check_identifier, is_identifier
 
-MAX_IDENTIFIER = 64
-# Set by the store itself; a caller's props cannot overwrite them.
-RESERVED_KEYS = frozenset({"id", "tenant", "type", "name", "sources"})
+__all__ = [
+    "MAX_IDENTIFIER",
+    "RESERVED_KEYS",
+    "assert_read_only",
+    "check_identifier",
+    "check_tenant",
+    "is_identifier",
+    "quote",
+]
+
 TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def is_identifier(name: str) -> bool:
-    # str.isidentifier is Unicode's XID_Start XID_Continue*: letters (and their marks), digits, `_`.
-    return 0 < len(name) <= MAX_IDENTIFIER and name.isidentifier()
-
-
-def check_identifier(name: str) -> str:
-    """For pydantic validators: a ValueError becomes a normal ValidationError (422)."""
-    if not is_identifier(name):
-        raise ValueError(f"{name!r} is not an identifier: use letters, digits or _, not starting with a digit, "
-                         f"at most {MAX_IDENTIFIER} characters")
-    return name
 
 
 def quote(name: str) -> str:
@@ -49,19 +44,25 @@ def check_tenant(tenant: str) -> str:
 
 # --- the read-only pre-check ---------------------------------------------------------------------
 
-_TOKENS = re.compile(r"""
+_TOKENS = re.compile(
+    r"""
     (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
   | (?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
   | (?P<name>`(?:[^`]|``)*`)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 
 # A keyword right after `.`, `$` or `:` is a property, parameter or label name, not a clause.
 _FORBIDDEN_CLAUSES = re.compile(
     r"(?<![.$:\w])\b(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|LOAD\s+CSV|INSERT|USE|"
-    r"GRANT|DENY|REVOKE|ALTER|RENAME|TERMINATE)\b", re.IGNORECASE)
+    r"GRANT|DENY|REVOKE|ALTER|RENAME|TERMINATE)\b",
+    re.IGNORECASE,
+)
 _CALL = re.compile(r"\bCALL\s+([\w.]+)", re.IGNORECASE)
-_WRITE_PROCEDURES = re.compile(r"(?:db\.idx|db\.index|apoc|dbms|gds)(?:\.[\w.]*)?|db\.(?:create|drop|clear)\w*",
-                               re.IGNORECASE)
+_WRITE_PROCEDURES = re.compile(
+    r"(?:db\.idx|db\.index|apoc|dbms|gds)(?:\.[\w.]*)?|db\.(?:create|drop|clear)\w*", re.IGNORECASE
+)
 _READ_PROCEDURES = re.compile(r"db\.(?:idx|index)\.(?:fulltext|vector)\.query\w*", re.IGNORECASE)
 
 

@@ -34,12 +34,15 @@ from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
 from .identifiers import check_tenant, mentions_parameter
 
-INDEXES = ("CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id)",
-           "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)",
-           "CREATE INDEX entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)")
+INDEXES = (
+    "CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id)",
+    "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)",
+    "CREATE INDEX entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)",
+)
 # Relationships in a result name their endpoints by element id; these map them to entity ids.
-ENTITY_IDS = ("MATCH (n:Entity) WHERE elementId(n) IN $keys AND n.tenant = $tenant "
-              "RETURN elementId(n) AS key, n.id AS id")
+ENTITY_IDS = (
+    "MATCH (n:Entity) WHERE elementId(n) IN $keys AND n.tenant = $tenant RETURN elementId(n) AS key, n.id AS id"
+)
 # For Bolt servers without elementId() (FalkorDB's Bolt endpoint): the legacy numeric id.
 LEGACY_ENTITY_IDS = "MATCH (n:Entity) WHERE id(n) IN $keys AND n.tenant = $tenant RETURN id(n) AS key, n.id AS id"
 
@@ -56,9 +59,18 @@ def database_name(prefix: str, tenant: str) -> str:
 
 
 class Neo4jGraphStore(CypherGraphStore):
-    def __init__(self, uri: str, *, user: str | None = None, password: str | None = None,
-                 database: str | None = None, database_per_tenant: bool = False, database_prefix: str = "kg",
-                 driver: Any = None, retry_time: float = 1.0) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        database_per_tenant: bool = False,
+        database_prefix: str = "kg",
+        driver: Any = None,
+        retry_time: float = 1.0,
+    ) -> None:
         """`driver`: an AsyncDriver to share (then `close` leaves it open); else one is created on first use."""
         super().__init__()
         self._uri, self._auth = uri, (user, password or "") if user else None
@@ -81,14 +93,27 @@ class Neo4jGraphStore(CypherGraphStore):
 
         if self._driver is None:  # lazily, on first use: constructing the store touches no network
             self._driver = neo4j.AsyncGraphDatabase.driver(
-                self._uri, auth=self._auth, connection_timeout=3, connection_acquisition_timeout=10,
-                max_transaction_retry_time=self._retry_time)
+                self._uri,
+                auth=self._auth,
+                connection_timeout=3,
+                connection_acquisition_timeout=10,
+                max_transaction_retry_time=self._retry_time,
+            )
         mode = neo4j.READ_ACCESS if read else neo4j.WRITE_ACCESS
         return self._driver.session(database=database, default_access_mode=mode)
 
-    async def _execute(self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *, read: bool,
-                       limit: int | None = None, only_tenant: bool = False,
-                       database: str | None | EllipsisType = ...) -> list[dict[str, Any]]:
+    async def _execute(
+        self,
+        tenant: str,
+        statement: str,
+        params: dict[str, Any],
+        timeout: float,
+        *,
+        read: bool,
+        limit: int | None = None,
+        only_tenant: bool = False,
+        database: str | None | EllipsisType = ...,
+    ) -> list[dict[str, Any]]:
         """Records as dicts of driver values; `only_tenant` drops records with another tenant's entities."""
         import neo4j
         from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, TransientError
@@ -109,7 +134,8 @@ class Neo4jGraphStore(CypherGraphStore):
             database = self.database_for(tenant) if database is ... else database
             async with deadline, self._session(database, read=read) as session:
                 run = session.execute_read if read else session.execute_write
-                return await run(neo4j.unit_of_work(timeout=timeout)(work))
+                records: list[dict[str, Any]] = await run(neo4j.unit_of_work(timeout=timeout)(work))
+                return records
         except TimeoutError as exc:
             if deadline.expired():
                 raise DeadlineExceeded("The graph store did not answer in time.") from exc
@@ -123,10 +149,10 @@ class Neo4jGraphStore(CypherGraphStore):
         except Neo4jError as exc:  # DatabaseError: the server failed
             raise UpstreamError(f"Neo4j failed the query: {exc.message}") from exc
 
-    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+    async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         return await self._execute(tenant, statement, params, timeout, read=True)
 
-    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict]:
+    async def _write(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         return await self._execute(tenant, statement, params, timeout, read=False)
 
     async def _create_indexes(self, tenant: str, timeout: float) -> None:
@@ -135,24 +161,35 @@ class Neo4jGraphStore(CypherGraphStore):
             try:
                 await self._execute(tenant, statement, {}, budget.left(), read=False)
             except (GraphQueryError, UpstreamError) as exc:  # an index only speeds things up: go on without
-                logger.warning("could not create a graph index", extra={"statement": statement,
-                                                                         "reason": exc.message[:200]})
+                logger.warning(
+                    "could not create a graph index", extra={"statement": statement, "reason": exc.message[:200]}
+                )
 
     # --- GraphStore ---------------------------------------------------------------------------
 
-    async def query(self, tenant: str, cypher: str, params: dict[str, Any] | None = None, *, limit: int = 1000,
-                    timeout: float | None = None) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        tenant: str,
+        cypher: str,
+        params: dict[str, Any] | None = None,
+        *,
+        limit: int = 1000,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:
         """A read-only query in a READ transaction; rows as JSON-safe dicts (see the module's tenant rule)."""
         params = self._checked_query(tenant, cypher, params)
         if not self._per_tenant and not mentions_parameter(cypher, "tenant"):
-            raise BadRequest("Graph queries must filter on the caller's tenant with $tenant, "
-                             "e.g. MATCH (n:Entity) WHERE n.tenant = $tenant RETURN n.")
+            raise BadRequest(
+                "Graph queries must filter on the caller's tenant with $tenant, "
+                "e.g. MATCH (n:Entity) WHERE n.tenant = $tenant RETURN n."
+            )
         budget = Budget(timeout)
         if limit <= 0:
             return []
         try:
-            records = await self._execute(tenant, cypher, params, budget.left(), read=True, limit=limit,
-                                          only_tenant=True)
+            records = await self._execute(
+                tenant, cypher, params, budget.left(), read=True, limit=limit, only_tenant=True
+            )
         except UpstreamError as exc:  # a syntax error or a refused write: the caller's query (4xx)
             raise BadRequest(exc.message) from exc
         entity_ids = await self._entity_ids(tenant, records, budget)
@@ -191,8 +228,7 @@ class Neo4jGraphStore(CypherGraphStore):
         return {numeric[row["key"]]: row["id"] for row in rows if row["key"] in numeric}
 
     async def ping(self, *, timeout: float | None = None) -> None:
-        await self._execute("default", "RETURN 1 AS ok", {}, Budget(timeout).left(), read=True,
-                            database=self._database)
+        await self._execute("default", "RETURN 1 AS ok", {}, Budget(timeout).left(), read=True, database=self._database)
 
     async def close(self) -> None:
         driver, self._driver = self._driver, None
@@ -221,8 +257,12 @@ def _converter(entity_ids: dict[str, Any]) -> Any:
         if isinstance(value, Node):
             return {"id": value.get("id"), "labels": sorted(value.labels), "props": visible_props(dict(value))}
         if isinstance(value, Relationship):
-            return {"type": value.type, "src": end_id(value.start_node), "dst": end_id(value.end_node),
-                    "props": visible_props(dict(value))}
+            return {
+                "type": value.type,
+                "src": end_id(value.start_node),
+                "dst": end_id(value.end_node),
+                "props": visible_props(dict(value)),
+            }
         if isinstance(value, Path):
             return {"nodes": [convert(n) for n in value.nodes], "edges": [convert(r) for r in value.relationships]}
         return None

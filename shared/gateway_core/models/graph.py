@@ -10,7 +10,25 @@ from typing import Any
 
 from pydantic import BaseModel, Field, FiniteFloat, field_validator
 
-from .identifiers import RESERVED_KEYS, check_identifier
+MAX_IDENTIFIER = 64
+# Set by the store itself; a caller's props cannot overwrite them.
+RESERVED_KEYS = frozenset({"id", "tenant", "type", "name", "sources"})
+
+
+def is_identifier(name: str) -> bool:
+    """Unicode identifier (XID_Start XID_Continue*: `人物`, `創立`, `WORKS_AT`), at most 64 characters."""
+    return 0 < len(name) <= MAX_IDENTIFIER and name.isidentifier()
+
+
+def check_identifier(name: str) -> str:
+    """For pydantic validators: a ValueError becomes a normal ValidationError (422)."""
+    if not is_identifier(name):
+        raise ValueError(
+            f"{name!r} is not an identifier: use letters, digits or _, not starting with a digit, "
+            f"at most {MAX_IDENTIFIER} characters"
+        )
+    return name
+
 
 # Stored natively: FalkorDB and Neo4j both keep primitives and lists of primitives.
 Scalar = str | int | FiniteFloat | bool

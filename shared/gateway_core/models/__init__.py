@@ -1,0 +1,1 @@
+"""Data shapes that requests, services and stores share (no I/O here)."""
