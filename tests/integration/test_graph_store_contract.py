@@ -16,23 +16,37 @@ from collections.abc import Sequence
 import pytest
 
 from gateway_core.errors import BadRequest, DeadlineExceeded
+from gateway_core.models.graph import GraphData
 from gateway_core.stores.graph.base import GraphQueryError, GraphUnavailable
 from gateway_core.stores.graph.falkordb import FalkorDBGraphStore
-from gateway_core.stores.graph.models import GraphData
 from gateway_core.stores.graph.neo4j import Neo4jGraphStore
-from infra.falkordb_server import LocalFalkorDB, free_port
+from infra.local.falkordb_server import LocalFalkorDB, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-GRAPH = GraphData.model_validate({
-    "nodes": [{"id": "person:lin", "type": "人物", "name": "林小明",
-               "props": [{"key": "born", "value": 1980}, {"key": "langs", "value": ["zh", "en"]}]},
-              {"id": "company:nw", "type": "Company", "name": "Northwind Thermal",
-               "props": [{"key": "aliases", "value": ["北風熱能"]}]},
-              {"id": "place:taichung", "type": "Place", "name": "Taichung"}],
-    "edges": [{"src": "person:lin", "dst": "company:nw", "type": "創立", "props": [{"key": "year", "value": 2011}]},
-              {"src": "company:nw", "dst": "place:taichung", "type": "LOCATED_IN"}],
-})
+GRAPH = GraphData.model_validate(
+    {
+        "nodes": [
+            {
+                "id": "person:lin",
+                "type": "人物",
+                "name": "林小明",
+                "props": [{"key": "born", "value": 1980}, {"key": "langs", "value": ["zh", "en"]}],
+            },
+            {
+                "id": "company:nw",
+                "type": "Company",
+                "name": "Northwind Thermal",
+                "props": [{"key": "aliases", "value": ["北風熱能"]}],
+            },
+            {"id": "place:taichung", "type": "Place", "name": "Taichung"},
+        ],
+        "edges": [
+            {"src": "person:lin", "dst": "company:nw", "type": "創立", "props": [{"key": "year", "value": 2011}]},
+            {"src": "company:nw", "dst": "place:taichung", "type": "LOCATED_IN"},
+        ],
+    }
+)
 
 
 def graph(nodes: Sequence[dict] = (), edges: Sequence[dict] = ()) -> GraphData:
@@ -49,12 +63,15 @@ async def node_sources(store, tenant: str) -> dict[str, list[str]]:
 
 
 async def edge_sources(store, tenant: str) -> dict[str, list[str]]:
-    rows = await store.query(tenant, "MATCH (a:Entity)-[r]->(b:Entity) WHERE r.tenant = $tenant "
-                                     "RETURN a.id + '>' + b.id AS key, r.sources AS s")
+    rows = await store.query(
+        tenant,
+        "MATCH (a:Entity)-[r]->(b:Entity) WHERE r.tenant = $tenant RETURN a.id + '>' + b.id AS key, r.sources AS s",
+    )
     return {row["key"]: sorted(row["s"]) for row in rows}
 
 
 # --- writing -------------------------------------------------------------------------------------
+
 
 async def test_upsert_counts_and_is_idempotent(graph_store, graph_tenant):
     first = await graph_store.upsert(graph_tenant, GRAPH, sources=["d#0"])
@@ -73,7 +90,9 @@ async def test_provenance_is_merged_without_duplicates(graph_store, graph_tenant
     edge_only = graph(edges=[{"src": "person:lin", "dst": "company:nw", "type": "創立", "sources": ["e#9", "d#0"]}])
     await graph_store.upsert(graph_tenant, edge_only)
     assert await edge_sources(graph_store, graph_tenant) == {
-        "person:lin>company:nw": ["d#0", "d#1", "e#9"], "company:nw>place:taichung": ["d#0", "d#1"]}
+        "person:lin>company:nw": ["d#0", "d#1", "e#9"],
+        "company:nw>place:taichung": ["d#0", "d#1"],
+    }
     nodes = await node_sources(graph_store, graph_tenant)
     assert nodes["person:lin"] == ["d#0", "d#1", "e#9"] and nodes["place:taichung"] == ["d#0", "d#1"]
 
@@ -91,17 +110,34 @@ async def test_values_round_trip_exactly_as_parameters(graph_store, graph_tenant
     tricky = "Robert'); MATCH (n) DETACH DELETE n //\" `x` \\ {$tenant}\n林"
     if isinstance(graph_store, Neo4jGraphStore):  # FalkorDB's Bolt mangles ' and \ in parameters (real Neo4j does not)
         tricky = tricky.replace("'", "").replace("\\", "")
-    await graph_store.upsert(graph_tenant, graph(nodes=[
-        {"id": tricky, "type": "Thing", "name": tricky,
-         "props": [{"key": "note", "value": tricky}, {"key": "scores", "value": [1.5, 2.5]},
-                   {"key": "missing", "value": None}]}]))
-    rows = await graph_store.query(graph_tenant, "MATCH (n:Thing) WHERE n.tenant = $tenant AND n.id = $id "
-                                                 "RETURN n.name AS name, n.note AS note, n.scores AS scores",
-                                   {"id": tricky})
+    await graph_store.upsert(
+        graph_tenant,
+        graph(
+            nodes=[
+                {
+                    "id": tricky,
+                    "type": "Thing",
+                    "name": tricky,
+                    "props": [
+                        {"key": "note", "value": tricky},
+                        {"key": "scores", "value": [1.5, 2.5]},
+                        {"key": "missing", "value": None},
+                    ],
+                }
+            ]
+        ),
+    )
+    rows = await graph_store.query(
+        graph_tenant,
+        "MATCH (n:Thing) WHERE n.tenant = $tenant AND n.id = $id "
+        "RETURN n.name AS name, n.note AS note, n.scores AS scores",
+        {"id": tricky},
+    )
     assert rows == [{"name": tricky, "note": tricky, "scores": [1.5, 2.5]}]
 
 
 # --- reading -------------------------------------------------------------------------------------
+
 
 async def test_chinese_labels_names_and_expansion_from_chinese_text(graph_store, graph_tenant):
     await graph_store.upsert(graph_tenant, GRAPH)
@@ -112,8 +148,10 @@ async def test_chinese_labels_names_and_expansion_from_chinese_text(graph_store,
     assert (lin.type, lin.props["name"], lin.props["born"]) == ("人物", "林小明", 1980)
     by_alias = await graph_store.expand(graph_tenant, text="北風熱能在哪裡", max_hops=1)
     assert "place:taichung" in ids(by_alias)
-    rows = await graph_store.query(graph_tenant, "MATCH (p:`人物`)-[:`創立`]->(c) WHERE p.tenant = $tenant "
-                                                 "RETURN p.name AS founder, c.name AS company")
+    rows = await graph_store.query(
+        graph_tenant,
+        "MATCH (p:`人物`)-[:`創立`]->(c) WHERE p.tenant = $tenant RETURN p.name AS founder, c.name AS company",
+    )
     assert rows == [{"founder": "林小明", "company": "Northwind Thermal"}]
 
 
@@ -121,7 +159,10 @@ async def test_expand_by_id_name_and_text_with_hops(graph_store, graph_tenant):
     await graph_store.upsert(graph_tenant, GRAPH)
     assert ids(await graph_store.expand(graph_tenant, ids=["person:lin"], max_hops=1)) == {"person:lin", "company:nw"}
     assert ids(await graph_store.expand(graph_tenant, ids=["person:lin"], max_hops=2)) == {
-        "person:lin", "company:nw", "place:taichung"}
+        "person:lin",
+        "company:nw",
+        "place:taichung",
+    }
     by_name = await graph_store.expand(graph_tenant, names=["NORTHWIND thermal"], max_hops=1)
     assert ids(by_name) == {"company:nw", "person:lin", "place:taichung"}
     by_text = await graph_store.expand(graph_tenant, text="Where is TAICHUNG?", max_hops=1)
@@ -148,16 +189,17 @@ async def test_fan_out_and_limit_bound_the_expansion(graph_store, graph_tenant):
 
 # --- deleting ------------------------------------------------------------------------------------
 
+
 async def test_deleting_a_source_removes_exactly_its_facts(graph_store, graph_tenant):
     await graph_store.upsert(graph_tenant, GRAPH, sources=["a#0"])
-    await graph_store.upsert(graph_tenant, graph(edges=[{"src": "person:lin", "dst": "company:nw", "type": "創立"}]),
-                             sources=["b#0"])
+    await graph_store.upsert(
+        graph_tenant, graph(edges=[{"src": "person:lin", "dst": "company:nw", "type": "創立"}]), sources=["b#0"]
+    )
     await graph_store.upsert(graph_tenant, graph(nodes=[{"id": "manual", "type": "Thing"}]))  # no provenance
     result = await graph_store.delete_sources(graph_tenant, ["a#0"])
     assert (result.edges_deleted, result.edges_updated, result.nodes_deleted) == (1, 1, 1)
     assert await edge_sources(graph_store, graph_tenant) == {"person:lin>company:nw": ["b#0"]}
-    assert await node_sources(graph_store, graph_tenant) == {"person:lin": ["b#0"], "company:nw": ["b#0"],
-                                                             "manual": []}
+    assert await node_sources(graph_store, graph_tenant) == {"person:lin": ["b#0"], "company:nw": ["b#0"], "manual": []}
     again = await graph_store.delete_sources(graph_tenant, ["a#0"])
     assert (again.edges_deleted, again.edges_updated, again.nodes_deleted) == (0, 0, 0)
     await graph_store.delete_sources(graph_tenant, ["b#0"])
@@ -166,17 +208,27 @@ async def test_deleting_a_source_removes_exactly_its_facts(graph_store, graph_te
 
 # --- raw queries ---------------------------------------------------------------------------------
 
+
 async def test_read_only_query_returns_json_safe_rows(graph_store, graph_tenant):
     await graph_store.upsert(graph_tenant, GRAPH, sources=["d#0"])
     rows = await graph_store.query(
-        graph_tenant, "MATCH p = (a:Entity)-[r:`創立`]->(b:Entity) WHERE a.tenant = $tenant "
-                      "RETURN a, r, p, a.langs AS langs, {n: b.name} AS map, 1.5 AS x")
+        graph_tenant,
+        "MATCH p = (a:Entity)-[r:`創立`]->(b:Entity) WHERE a.tenant = $tenant "
+        "RETURN a, r, p, a.langs AS langs, {n: b.name} AS map, 1.5 AS x",
+    )
     json.dumps(rows)
     [row] = rows
-    assert row["a"] == {"id": "person:lin", "labels": ["Entity", "人物"],
-                        "props": {"name": "林小明", "born": 1980, "langs": ["zh", "en"], "sources": ["d#0"]}}
-    assert row["r"] == {"type": "創立", "src": "person:lin", "dst": "company:nw",
-                        "props": {"year": 2011, "sources": ["d#0"]}}
+    assert row["a"] == {
+        "id": "person:lin",
+        "labels": ["Entity", "人物"],
+        "props": {"name": "林小明", "born": 1980, "langs": ["zh", "en"], "sources": ["d#0"]},
+    }
+    assert row["r"] == {
+        "type": "創立",
+        "src": "person:lin",
+        "dst": "company:nw",
+        "props": {"year": 2011, "sources": ["d#0"]},
+    }
     assert [n["id"] for n in row["p"]["nodes"]] == ["person:lin", "company:nw"]
     assert [(e["src"], e["dst"]) for e in row["p"]["edges"]] == [("person:lin", "company:nw")]
     assert (row["langs"], row["map"], row["x"]) == (["zh", "en"], {"n": "Northwind Thermal"}, 1.5)
@@ -234,10 +286,13 @@ async def test_falkordb_itself_refuses_a_write_that_passes_the_check(falkordb_se
 
 # --- tenants -------------------------------------------------------------------------------------
 
+
 async def test_tenants_are_isolated(graph_store, graph_tenant):
     await graph_store.upsert(graph_tenant, GRAPH, sources=["a#0"])
     other = f"{graph_tenant}_b"
-    assert (await graph_store.expand(other, text="林小明 Northwind Thermal", ids=["person:lin"], max_hops=2)).nodes == []
+    assert (
+        await graph_store.expand(other, text="林小明 Northwind Thermal", ids=["person:lin"], max_hops=2)
+    ).nodes == []
     assert await graph_store.count(other) == (0, 0)
     # Even a query that tries to ignore the tenant sees nothing of the other tenant.
     leaky = "MATCH (n:Entity) WHERE n.tenant = $tenant OR true RETURN n, n.id AS id"
@@ -280,6 +335,7 @@ async def test_neo4j_database_per_tenant(falkordb_server, neo4j_driver, graph_te
 
 
 # --- failures ------------------------------------------------------------------------------------
+
 
 async def test_an_unreachable_falkordb_is_unavailable_quickly():
     store = FalkorDBGraphStore(f"redis://127.0.0.1:{free_port()}")
@@ -335,7 +391,8 @@ async def test_a_slow_query_is_stopped_at_the_timeout(falkordb_server, graph_ten
     store = FalkorDBGraphStore(falkordb_server.url)
     started = time.monotonic()
     with pytest.raises(DeadlineExceeded):
-        await store.query(graph_tenant, "UNWIND range(1, 100000) AS x UNWIND range(1, 100000) AS y RETURN count(*)",
-                          timeout=0.2)
+        await store.query(
+            graph_tenant, "UNWIND range(1, 100000) AS x UNWIND range(1, 100000) AS y RETURN count(*)", timeout=0.2
+        )
     assert time.monotonic() - started < 1
     await store.close()

@@ -21,13 +21,13 @@ import pytest
 from pydantic import ValidationError
 
 from gateway_core.errors import BadRequest, Conflict, DeadlineExceeded, NotFound, Unprocessable
+from gateway_core.models.search import SearchFilter
 from gateway_core.settings import Settings
 from gateway_core.stores.qdrant import QdrantVectorStore
 from gateway_core.stores.qdrant_edge import QdrantEdgeVectorStore
 from gateway_core.stores.vector_factory import create_vector_store
 from gateway_core.stores.vectors import (
     DimensionMismatch,
-    SearchFilter,
     VectorPoint,
     VectorStore,
     VectorStoreUnavailable,
@@ -57,23 +57,39 @@ def pid(label: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, label))
 
 
-def chunk(label: str, vector: list[float], *, tenant: str = "acme", doc_id: str = "doc-1",
-          index: int = 0, **metadata: Any) -> VectorPoint:
-    return VectorPoint(pid(f"{tenant}/{label}"), vector, {
-        "doc_id": doc_id, "source": f"s3://bucket/{doc_id}", "chunk_index": index, "text": label,
-        "content_hash": f"hash-{label}", "entity_ids": [], "tenant": tenant, "metadata": metadata,
-    })
+def chunk(
+    label: str, vector: list[float], *, tenant: str = "acme", doc_id: str = "doc-1", index: int = 0, **metadata: Any
+) -> VectorPoint:
+    return VectorPoint(
+        pid(f"{tenant}/{label}"),
+        vector,
+        {
+            "doc_id": doc_id,
+            "source": f"s3://bucket/{doc_id}",
+            "chunk_index": index,
+            "text": label,
+            "content_hash": f"hash-{label}",
+            "entity_ids": [],
+            "tenant": tenant,
+            "metadata": metadata,
+        },
+    )
 
 
 async def seeded(store: VectorStore) -> VectorStore:
     await store.ensure_collection("chunks", 3)
-    await store.upsert("chunks", [
-        chunk("north", [1.0, 0.0, 0.0], doc_id="doc-1", index=0, lang="en", year=2024, score=0.5, public=True),
-        chunk("north-east", [0.7, 0.7, 0.0], doc_id="doc-1", index=1, lang="de", year=2023, score=1.5, public=False),
-        chunk("east", [0.0, 1.0, 0.0], doc_id="doc-2", index=0, lang="en", year=2024, score=0.5, public=False),
-        chunk("up", [0.0, 0.0, 1.0], doc_id="doc-3", index=0, lang="fr", year=2022, score=2.5, public=True),
-        chunk("north", [1.0, 0.0, 0.0], tenant="globex", doc_id="doc-1"),
-    ])
+    await store.upsert(
+        "chunks",
+        [
+            chunk("north", [1.0, 0.0, 0.0], doc_id="doc-1", index=0, lang="en", year=2024, score=0.5, public=True),
+            chunk(
+                "north-east", [0.7, 0.7, 0.0], doc_id="doc-1", index=1, lang="de", year=2023, score=1.5, public=False
+            ),
+            chunk("east", [0.0, 1.0, 0.0], doc_id="doc-2", index=0, lang="en", year=2024, score=0.5, public=False),
+            chunk("up", [0.0, 0.0, 1.0], doc_id="doc-3", index=0, lang="fr", year=2022, score=2.5, public=True),
+            chunk("north", [1.0, 0.0, 0.0], tenant="globex", doc_id="doc-1"),
+        ],
+    )
     return store
 
 
@@ -148,20 +164,25 @@ async def test_search_filters_by_doc_ids(store: VectorStore) -> None:
     assert await store.search("chunks", query, tenant="acme", top_k=10, filter=nothing) == []
 
 
-@pytest.mark.parametrize(("metadata", "expected"), [
-    ({"lang": "en"}, ["east", "north"]),
-    ({"year": 2024}, ["east", "north"]),
-    ({"score": 1.5}, ["north-east"]),
-    ({"public": True}, ["north", "up"]),
-    ({"public": False}, ["east", "north-east"]),
-    ({"lang": "en", "public": True}, ["north"]),
-    ({"lang": "xx"}, []),
-])
-async def test_search_filters_by_metadata_equality(store: VectorStore, metadata: dict[str, Any],
-                                                   expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("metadata", "expected"),
+    [
+        ({"lang": "en"}, ["east", "north"]),
+        ({"year": 2024}, ["east", "north"]),
+        ({"score": 1.5}, ["north-east"]),
+        ({"public": True}, ["north", "up"]),
+        ({"public": False}, ["east", "north-east"]),
+        ({"lang": "en", "public": True}, ["north"]),
+        ({"lang": "xx"}, []),
+    ],
+)
+async def test_search_filters_by_metadata_equality(
+    store: VectorStore, metadata: dict[str, Any], expected: list[str]
+) -> None:
     await seeded(store)
-    hits = await store.search("chunks", [1.0, 1.0, 1.0], tenant="acme", top_k=10,
-                              filter=SearchFilter(metadata=metadata))
+    hits = await store.search(
+        "chunks", [1.0, 1.0, 1.0], tenant="acme", top_k=10, filter=SearchFilter(metadata=metadata)
+    )
     assert sorted(texts(hits)) == expected
 
 
@@ -171,7 +192,11 @@ def test_metadata_keys_cannot_reach_outside_metadata() -> None:
     with pytest.raises(ValidationError):
         SearchFilter.model_validate({"tenant": "globex"})  # no field can widen the tenant
     assert SearchFilter.model_validate({"metadata": {"部署": "営業", "n": 1, "f": 1.5, "b": True}}).metadata == {
-        "部署": "営業", "n": 1, "f": 1.5, "b": True}
+        "部署": "営業",
+        "n": 1,
+        "f": 1.5,
+        "b": True,
+    }
 
 
 # --- tenants --------------------------------------------------------------------------
@@ -224,7 +249,8 @@ async def test_payloads_returns_the_selected_fields_of_one_document(store: Vecto
         pid("acme/north-east"): {"content_hash": "hash-north-east", "chunk_index": 1},
     }
     assert await store.payloads("chunks", tenant="acme", doc_id="doc-3", fields=("text", "source")) == {
-        pid("acme/up"): {"text": "up", "source": "s3://bucket/doc-3"}}
+        pid("acme/up"): {"text": "up", "source": "s3://bucket/doc-3"}
+    }
     assert await store.payloads("chunks", tenant="acme", doc_id="doc-9") == {}
 
 
@@ -285,8 +311,9 @@ HOLD_FOLDER = textwrap.dedent("""
 @pytest.fixture
 def folder_held_elsewhere(adapter: str, tmp_path: Path) -> Iterator[str]:
     path = str(tmp_path / "qdrant")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_FOLDER, adapter, path],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOLDER, adapter, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         yield path
@@ -344,8 +371,10 @@ async def fake_qdrant() -> AsyncIterator[dict[str, Any]]:
             if state["status"] is None:
                 await asyncio.sleep(30)  # hang: the client must give up first
             body = b'{"status": {"error": "Not found: Collection `chunks` doesn\'t exist!"}, "time": 0.0}'
-            writer.write(b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                         % (state["status"], len(body), body))
+            writer.write(
+                b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                % (state["status"], len(body), body)
+            )
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
@@ -353,7 +382,7 @@ async def fake_qdrant() -> AsyncIterator[dict[str, Any]]:
             writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    state["url"] = "http://127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+    state["url"] = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
         yield state
     finally:

@@ -6,12 +6,17 @@ import pytest
 from pydantic import ValidationError
 
 from gateway_core.errors import BadRequest, Unprocessable
+from gateway_core.models.graph import Edge, GraphData, Node, Prop
 from gateway_core.settings import Settings
 from gateway_core.stores.graph.factory import create_graph_store
 from gateway_core.stores.graph.falkordb import FalkorDBGraphStore
-from gateway_core.stores.graph.identifiers import (assert_read_only, check_tenant, is_identifier,
-                                                   mentions_parameter, quote)
-from gateway_core.stores.graph.models import Edge, GraphData, Node, Prop
+from gateway_core.stores.graph.identifiers import (
+    assert_read_only,
+    check_tenant,
+    is_identifier,
+    mentions_parameter,
+    quote,
+)
 from gateway_core.stores.graph.neo4j import Neo4jGraphStore, database_name
 
 VALID = ["Person", "WORKS_AT", "_private", "人物", "創立", "名前2", "Éléphant", "व्यक्ति", "a" * 64]
@@ -52,9 +57,12 @@ def test_prop_values_are_primitives_or_lists_of_one_type():
 
 
 def test_graph_data_is_the_request_shape():
-    data = GraphData.model_validate({"nodes": [{"id": "p1", "type": "人物", "name": "林小明",
-                                                "props": [{"key": "born", "value": 1980}]}],
-                                     "edges": [{"src": "p1", "dst": "c1", "type": "創立", "sources": ["d#0"]}]})
+    data = GraphData.model_validate(
+        {
+            "nodes": [{"id": "p1", "type": "人物", "name": "林小明", "props": [{"key": "born", "value": 1980}]}],
+            "edges": [{"src": "p1", "dst": "c1", "type": "創立", "sources": ["d#0"]}],
+        }
+    )
     assert (data.nodes[0].props[0].key, data.edges[0].sources) == ("born", ["d#0"])
     with pytest.raises(ValidationError):
         Node(id="", type="Person")
@@ -133,20 +141,29 @@ def test_the_tenant_parameter_must_be_used_in_code():
 
 # --- names and configuration ---------------------------------------------------------------------
 
+
 def test_neo4j_database_names_are_valid_and_distinct():
     names = {tenant: database_name("kg", tenant) for tenant in ("acme", "Acme", "a_b", "a-b", "x" * 64, "9lives")}
     assert names["acme"] == "kg-acme" and names["a-b"] == "kg-a-b"
     assert len(set(names.values())) == len(names)
-    assert all(3 <= len(name) <= 63 and name == name.lower() and name[0].isalpha() and "_" not in name
-               for name in names.values())
+    assert all(
+        3 <= len(name) <= 63 and name == name.lower() and name[0].isalpha() and "_" not in name
+        for name in names.values()
+    )
 
 
 def test_the_factory_picks_the_configured_adapter_without_connecting():
     assert create_graph_store(Settings()) is None
     falkor = create_graph_store(Settings(falkordb_url="redis://127.0.0.1:1", graph_name="g"))
     assert isinstance(falkor, FalkorDBGraphStore) and falkor.graph_key("acme") == "g_acme"
-    neo = create_graph_store(Settings(neo4j_uri="bolt://127.0.0.1:1", falkordb_url="redis://127.0.0.1:1",
-                                      neo4j_database_per_tenant=True, graph_name="g"))
+    neo = create_graph_store(
+        Settings(
+            neo4j_uri="bolt://127.0.0.1:1",
+            falkordb_url="redis://127.0.0.1:1",
+            neo4j_database_per_tenant=True,
+            graph_name="g",
+        )
+    )
     assert isinstance(neo, Neo4jGraphStore) and neo.database_for("acme") == "g-acme"
     single = create_graph_store(Settings(neo4j_uri="bolt://127.0.0.1:1", neo4j_database="graphs"))
     assert isinstance(single, Neo4jGraphStore) and single.database_for("acme") == "graphs"
