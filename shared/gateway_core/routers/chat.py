@@ -8,10 +8,9 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, field_validator
 
 from ..auth import require_principal
-from ..clients import reranker
-from ..clients.embeddings import get_embedder
 from ..racing import Strategy
 from ..services import chat as chat_service
+from ..services import embed as embed_service
 
 router = APIRouter(tags=["chat"], dependencies=[Depends(require_principal)])
 
@@ -73,12 +72,8 @@ class EmbedResponse(BaseModel):
 
 @router.post("/embed")
 async def embed(body: EmbedRequest) -> EmbedResponse:
-    embedder = get_embedder()
-    if body.kind == "query":
-        vectors = [await embedder.embed_query(text) for text in body.texts]
-    else:
-        vectors = await embedder.embed_passages(body.texts)
-    return EmbedResponse(vectors=vectors, dim=len(vectors[0]), model=embedder.model)
+    result = await embed_service.embed(body.texts, body.kind)
+    return EmbedResponse(vectors=result.vectors, dim=result.dim, model=result.model)
 
 
 class RerankRequest(BaseModel):
@@ -101,8 +96,8 @@ class RerankResponse(BaseModel):
 
 @router.post("/rerank")
 async def rerank(body: RerankRequest) -> RerankResponse:
-    used, scored = await reranker.rerank(body.query, body.documents, body.top_n)
+    result = await embed_service.rerank(body.query, body.documents, body.top_n)
     return RerankResponse(
-        results=[RerankResult(index=s.index, score=s.score, text=body.documents[s.index]) for s in scored],
-        reranker=used,
+        results=[RerankResult(index=i, score=score, text=body.documents[i]) for i, score in result.ranking],
+        reranker=result.reranker,
     )

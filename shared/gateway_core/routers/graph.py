@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from .. import dependencies
 from ..auth import Principal, require_principal
-from ..clients import llm
-from ..deadline import current as current_deadline
-from ..errors import ApiError, NotConfigured
 from ..models.graph import GraphData
 from ..racing import Strategy
 from ..services import extract as extract_service
-
-if TYPE_CHECKING:
-    from ..stores.graph.base import GraphStore
+from ..services import graph as graph_service
+from ..services import probe as probe_service
 
 router = APIRouter(prefix="/graph", tags=["graph"])
-
-GRAPH_NOT_CONFIGURED = "No graph store is configured: set FALKORDB_URL (redis://host:port) or NEO4J_URI."
-
-
-def require_graph() -> GraphStore:
-    store = dependencies.graph_store()
-    if store is None:
-        raise NotConfigured(GRAPH_NOT_CONFIGURED)
-    return store
 
 
 class ExtractRequest(BaseModel):
@@ -75,9 +60,7 @@ class UpsertResponse(BaseModel):
 
 @router.post("/upsert")
 async def upsert(body: UpsertRequest, principal: Principal = Depends(require_principal)) -> UpsertResponse:
-    result = await require_graph().upsert(
-        principal.tenant, body.data, sources=body.sources, timeout=current_deadline().timeout()
-    )
+    result = await graph_service.upsert(principal.tenant, body.data, body.sources)
     return UpsertResponse(nodes=result.nodes, edges=result.edges)
 
 
@@ -94,9 +77,7 @@ class QueryResponse(BaseModel):
 
 @router.post("/query")
 async def query(body: QueryRequest, principal: Principal = Depends(require_principal)) -> QueryResponse:
-    records = await require_graph().query(
-        principal.tenant, body.query, body.params, limit=body.limit, timeout=current_deadline().timeout()
-    )
+    records = await graph_service.query(principal.tenant, body.query, body.params, limit=body.limit)
     return QueryResponse(records=records)
 
 
@@ -108,29 +89,6 @@ class ProbeRequest(BaseModel):
     messages: list[dict[str, str]] | None = None
 
 
-PROBE_MESSAGES = [{"role": "user", "content": 'Reply with the JSON object {"ok": true, "probe": "graph"}.'}]
-
-
 @router.post("/probe")
 async def probe(body: ProbeRequest, _: Principal = Depends(require_principal)) -> dict[str, Any]:
-    provider = llm.resolve(body.model)[0]
-    timeout = current_deadline().timeout(cap=body.timeout)
-    mode = "json" if body.strict_json else "text"
-    started = time.perf_counter()
-    result: dict[str, Any] = {"ok": True, "mode": mode, "provider": provider.name}
-    try:
-        completion = await llm.complete(
-            provider,
-            body.messages or PROBE_MESSAGES,
-            json_mode=body.strict_json,
-            temperature=body.temperature,
-            timeout=timeout,
-        )
-        if body.strict_json:
-            result["data"] = llm.parse_json_answer(provider.name, completion.text)
-        else:
-            result["text"] = completion.text
-    except ApiError as exc:  # a probe reports the failure instead of failing
-        result.update(ok=False, error=exc.body())
-    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return result
+    return await probe_service.probe(probe_service.ProbeOptions(**body.model_dump()))

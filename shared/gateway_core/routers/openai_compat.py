@@ -17,9 +17,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..auth import require_principal
-from ..clients import llm
-from ..clients.embeddings import encode_base64, get_embedder
 from ..services import chat as chat_service
+from ..services import embed as embed_service
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_principal)])
 
@@ -117,8 +116,9 @@ class EmbeddingsRequest(BaseModel):
 @router.post("/embeddings")
 async def embeddings(body: EmbeddingsRequest) -> dict[str, Any]:
     texts = [body.input] if isinstance(body.input, str) else body.input
-    vectors = await get_embedder().embed_passages(texts)
-    encode = encode_base64 if body.encoding_format == "base64" else (lambda vector: vector)
+    result = await embed_service.embed(texts)
+    vectors = result.vectors
+    encode = embed_service.encode_base64 if body.encoding_format == "base64" else (lambda vector: vector)
     characters = sum(len(text) for text in texts)
     return {
         "object": "list",
@@ -130,7 +130,7 @@ async def embeddings(body: EmbeddingsRequest) -> dict[str, Any]:
 
 @router.get("/models")
 async def models() -> dict[str, Any]:
-    names = [*llm.model_names(), get_embedder().model]
+    names = [*chat_service.model_names(), embed_service.embedding_model()]
     return {
         "object": "list",
         "data": [{"id": name, "object": "model", "created": 0, "owned_by": "gateway"} for name in names],

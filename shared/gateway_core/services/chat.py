@@ -76,3 +76,8 @@ def _combined_failure(exc: AllProvidersFailed, failures: dict[str, ApiError]) ->
     return UpstreamError(
         "Every provider failed.", details={"providers": reasons, "attempts": [a.as_dict() for a in exc.attempts]}
     )
+
+
+def model_names() -> list[str]:
+    """The chat models callers may name: aliases, then provider names."""
+    return llm.model_names()
