@@ -1,0 +1,1 @@
+"""Lambda function package (its handler is `app.handler`)."""
