@@ -1,7 +1,7 @@
-"""Retrieve function: /index/chunks, /search, /retrieve, DELETE /documents/{doc_id}."""
+"""Retrieve function: /index/chunks, /search, /retrieve, /answer, DELETE /documents/{doc_id}."""
 
 from gateway_core.http import create_app, lambda_handler
-from gateway_core.routers import retrieve
+from gateway_core.routers import answer, retrieve
 
-app = create_app(retrieve.router, title="GraphRAG gateway: retrieve")
+app = create_app(retrieve.router, answer.router, title="GraphRAG gateway: retrieve")
 handler = lambda_handler(app)

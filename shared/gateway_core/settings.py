@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     extract_strategy: Literal["race", "hedge", "sequential"] = "race"
     hedge_delay_s: float = 0.5
+    # /answer and the RAG model on /v1: the model name clients pick, and the alias that writes answers.
+    rag_model_name: str = "graphrag"
+    answer_model: str | None = None  # a MODEL_ALIASES alias or provider name; unset: every provider, in order
 
     # --- embeddings / reranker ---------------------------------------------
     embeddings_url: str | None = None
@@ -73,6 +76,8 @@ class Settings(BaseSettings):
     idempotency_table: str | None = None
     ingest_max_bytes: int = 20_000_000
     ingest_concurrency: int = 4
+    # A batch's budget, cut to the function's remaining time (Lambda's own timeout is at most 900 s).
+    ingest_timeout_s: float = 900.0
     extract_concurrency: int = 4
     chunk_size: int = 800
     chunk_overlap: int = 120

@@ -8,6 +8,7 @@ on 429/5xx with backoff honouring Retry-After are the openai client's own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -159,3 +160,102 @@ def parse_json_answer(provider: str, text: str) -> Any:
 
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CompletionStream:
+    """A streamed chat completion: `first` is the text already received, `next_text()` reads on.
+
+    Every read is bounded by the budget given to `open_stream`; the reader calls
+    `aclose()` when done (also when it stops early) to release the connection.
+    """
+
+    def __init__(self, provider: ProviderConfig, stream: Any, ends_at: float, budget: float) -> None:
+        self.provider = provider.name
+        self.model = provider.model
+        self.first = ""
+        self.finish_reason: str | None = None
+        self._config = provider
+        self._stream = stream
+        self._chunks = stream.__aiter__()
+        self._ends_at = ends_at  # event-loop time
+        self._budget = budget
+
+    async def next_text(self) -> str | None:
+        """The next non-empty piece of text, or None at the end of the answer."""
+        while True:
+            try:
+                async with asyncio.timeout_at(self._ends_at):
+                    chunk = await anext(self._chunks)
+            except StopAsyncIteration:
+                return None
+            except Exception as exc:
+                raise _stream_failure(self._config, self._budget, exc) from exc
+            self.model = chunk.model or self.model
+            choice = chunk.choices[0] if chunk.choices else None
+            if choice is None:  # e.g. a usage-only chunk
+                continue
+            self.finish_reason = choice.finish_reason or self.finish_reason
+            if choice.delta and choice.delta.content:
+                return str(choice.delta.content)
+
+    async def aclose(self) -> None:
+        # Closing a broken stream must not hide the real outcome.
+        with contextlib.suppress(Exception):
+            await self._stream.close()
+
+
+async def open_stream(
+    provider: ProviderConfig,
+    messages: list[dict[str, Any]],
+    *,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    timeout: float | None = None,
+) -> CompletionStream:
+    """Start a streamed chat completion (`stream=True`) and wait for its first piece of text.
+
+    Waiting for the first text means a provider that fails before answering counts as
+    failed, so race/hedge/sequential can still pick another one; the rest then
+    arrives through `next_text()` as the provider sends it.
+    """
+    budget = timeout if timeout is not None else current_deadline().timeout()
+    ends_at = asyncio.get_running_loop().time() + budget
+    options: dict[str, Any] = {}
+    if temperature is not None:
+        options["temperature"] = temperature
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    try:
+        async with asyncio.timeout_at(ends_at):
+            stream = await client_for(provider).chat.completions.create(
+                model=provider.model, messages=messages, stream=True, timeout=budget, **options
+            )
+    except Exception as exc:
+        raise _stream_failure(provider, budget, exc) from exc
+    opened = CompletionStream(provider, stream, ends_at, budget)
+    try:
+        opened.first = await opened.next_text() or ""
+    except BaseException:  # also cancellation (a lost race): release the connection
+        await opened.aclose()
+        raise
+    return opened
+
+
+def _stream_failure(provider: ProviderConfig, budget: float, exc: Exception) -> Exception:
+    """The gateway's error for a failed streamed call (the same wording as `complete`)."""
+    import openai
+
+    if isinstance(exc, TimeoutError | openai.APITimeoutError):
+        return DeadlineExceeded(f"Provider '{provider.name}' did not answer within {budget:.1f} s.")
+    if isinstance(exc, openai.APIStatusError):
+        return UpstreamError(
+            f"Provider '{provider.name}' answered HTTP {exc.status_code}: {_short(exc.message)}",
+            details={"provider": provider.name, "status": exc.status_code},
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError(
+            f"Provider '{provider.name}' is unreachable at {provider.base_url}.", details={"provider": provider.name}
+        )
+    if isinstance(exc, openai.APIError):  # an error event inside the stream
+        return UpstreamError(f"Provider '{provider.name}' failed while streaming: {_short(exc.message)}")
+    return exc
