@@ -1,8 +1,15 @@
 """OpenAI-compatible routes, so the official `openai` client works unchanged.
 
-`stream: true` is answered as a complete server-sent-events body: API Gateway
-(HTTP API) buffers responses, so the events arrive at once, but every client
-that parses SSE reads them as a normal stream.
+`stream: true` on a plain model is answered as a complete server-sent-events
+body: API Gateway (HTTP API) buffers responses, so the events arrive at once,
+but every client that parses SSE reads them as a normal stream.
+
+The RAG model (RAG_MODEL_NAME, default `graphrag`) answers exactly as /answer
+does for the conversation: the last user turn is the question, earlier turns
+its history. Its stream relays the provider's pieces as they arrive; the
+citations are `[n]` in the text and a `citations` field on the response (and
+on the last chunk). Errors here are in OpenAI's shape; permanent ones carry
+`x-should-retry: false` so the official client does not retry them.
 """
 
 from __future__ import annotations
@@ -10,17 +17,64 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..auth import require_principal
+from ..auth import Principal, require_principal
+from ..errors import ApiError
+from ..services import answer as answer_service
 from ..services import chat as chat_service
 from ..services import embed as embed_service
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_principal)])
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+RETRYABLE_CLIENT_ERRORS = (408, 409, 429)  # what the official client itself retries below 500
+
+
+class OpenAIErrors(APIRoute):
+    """Errors as `{"error": {message, type, code, param}}`, which the official client shows as they are."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_with_openai_errors(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except ApiError as exc:
+                return openai_error(exc.status, exc.message, exc.code)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                param = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
+                return openai_error(400, f"Invalid request: {param}: {first.get('msg')}", "invalid_request", param)
+
+        return handle_with_openai_errors
+
+
+def openai_error(status: int, message: str, code: str, param: str | None = None) -> JSONResponse:
+    kind = ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    # Permanent: a client error other than timeouts, conflicts and rate limits, or a missing configuration.
+    permanent = (status < 500 and status not in RETRYABLE_CLIENT_ERRORS) or code == "not_configured"
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": code, "param": param}},
+        status_code=status,
+        headers={"x-should-retry": "false"} if permanent else None,
+    )
+
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_principal)], route_class=OpenAIErrors)
 
 
 class ChatMessage(BaseModel):
@@ -48,7 +102,11 @@ class ChatCompletionRequest(BaseModel):
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any] | Response:
+async def chat_completions(
+    body: ChatCompletionRequest, principal: Principal = Depends(require_principal)
+) -> dict[str, Any] | Response:
+    if body.model == answer_service.rag_model_name():
+        return await rag_completion(body, principal.tenant)
     json_mode = (body.response_format or {}).get("type") in ("json_object", "json_schema")
     result = await chat_service.chat(
         [message.as_text_message() for message in body.messages],
@@ -98,6 +156,70 @@ def _sse(completion_id: str, created: int, model: str, text: str, finish: str) -
     )
 
 
+async def rag_completion(body: ChatCompletionRequest, tenant: str) -> dict[str, Any] | Response:
+    question, history = answer_service.question_and_history([m.as_text_message() for m in body.messages])
+    options = answer_service.AnswerOptions(
+        history=history, temperature=body.temperature, max_tokens=body.max_completion_tokens or body.max_tokens
+    )
+    prepared = await answer_service.prepare(tenant, question, options)
+    completion_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+    if body.stream:
+        chunks = _rag_chunks(answer_service.answer_events(prepared), completion_id, created, body.model)
+        return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+    result = await answer_service.answer(prepared)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": body.model,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": result.answer + _sources(result.citations)},
+            }
+        ],
+        "usage": result.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "system_fingerprint": result.provider,
+        "citations": result.citations,
+        "degraded": result.degraded,
+    }
+
+
+async def _rag_chunks(
+    events: AsyncIterator[answer_service.Delta | answer_service.Done], completion_id: str, created: int, model: str
+) -> AsyncIterator[str]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            **extra,
+        }
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for event in events:
+        if isinstance(event, answer_service.Delta):
+            yield chunk({"content": event.text})
+            continue
+        result = event.result
+        if sources := _sources(result.citations):
+            yield chunk({"content": sources})
+        yield chunk({}, "stop", citations=result.citations, degraded=result.degraded)
+    yield "data: [DONE]\n\n"
+
+
+def _sources(citations: list[dict[str, Any]]) -> str:
+    """A sources list after the answer, so a chat UI that knows nothing of `citations` still shows what [n] is."""
+    if not citations:
+        return ""
+    lines = [f"[{c['n']}] {c['doc_id'] or c['chunk_id']}" for c in citations]
+    return "\n\nSources:\n" + "\n".join(lines)
+
+
 class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     input: str | list[str]
@@ -130,7 +252,9 @@ async def embeddings(body: EmbeddingsRequest) -> dict[str, Any]:
 
 @router.get("/models")
 async def models() -> dict[str, Any]:
-    names = [*chat_service.model_names(), embed_service.embedding_model()]
+    names = list(
+        dict.fromkeys([answer_service.rag_model_name(), *chat_service.model_names(), embed_service.embedding_model()])
+    )
     return {
         "object": "list",
         "data": [{"id": name, "object": "model", "created": 0, "owned_by": "gateway"} for name in names],

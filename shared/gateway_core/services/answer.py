@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from ..clients import llm
 from ..deadline import Deadline, set_current
 from ..deadline import current as current_deadline
-from ..errors import ApiError, NotConfigured, UpstreamError
+from ..errors import ApiError, BadRequest, NotConfigured, UpstreamError
 from ..models.graph import Subgraph
 from ..models.search import SearchFilter
 from ..racing import AllProvidersFailed, Strategy, first_acceptable
@@ -139,6 +139,23 @@ class Done:
 def rag_model_name() -> str:
     """The model name under which the OpenAI-compatible API answers with /answer."""
     return get_settings().rag_model_name
+
+
+def question_and_history(messages: list[dict[str, Any]]) -> tuple[str, list[dict[str, str]]]:
+    """A chat conversation as /answer takes it: the last user turn is the question, earlier turns the history.
+
+    System prompts are left out: the answer's own rules decide how it is grounded.
+    """
+    turns = [
+        {"role": str(m["role"]), "content": str(m.get("content") or "")}
+        for m in messages
+        if m.get("role") in ("user", "assistant")
+    ]
+    if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"].strip():
+        raise BadRequest(
+            "The last message must be a user message with text: it is the question.", code="invalid_request"
+        )
+    return turns[-1]["content"], turns[:-1]
 
 
 # --------------------------------------------------------------------------- before generation
