@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from gateway_core.registry import registry
 from infra.local.lambda_events import http_event
 from infra.local.openai_server import Callback, Error, Hang, Reply
 from tests.fixtures.environment import reconfigure
@@ -182,3 +183,16 @@ def test_stream_through_the_buffered_handler_still_ends_with_done(llm):
     response = call({"query": "When was Northwind founded?", "stream": True})
     events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
     assert response.headers["content-type"].startswith("text/event-stream") and '"done": true' in events[-1]
+
+
+def test_the_chat_function_creates_the_stores_only_when_the_rag_model_is_asked(llm):
+    llm.script("alpha", Reply("plain"))
+    messages = [{"role": "user", "content": "Who founded Northwind Thermal?"}]
+    plain = invoke(
+        "chat", http_event("POST", "/v1/chat/completions", {"model": "alpha", "messages": messages}, api_key=ACME)
+    )
+    assert plain.status == 200 and registry.peek("vector_store") is None
+    rag = invoke(
+        "chat", http_event("POST", "/v1/chat/completions", {"model": "graphrag", "messages": messages}, api_key=ACME)
+    )
+    assert rag.status == 200 and registry.peek("vector_store") is not None
