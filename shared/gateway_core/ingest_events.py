@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from . import runtime
 from .auth import DEFAULT_TENANT, TENANT_PATTERN
 from .clients import aws
+from .deadline import Deadline, set_current
 from .errors import Unprocessable
 from .observability import bind_request, logger, metrics
 from .registry import registry
@@ -211,6 +212,8 @@ class OneLoopBatchProcessor(AsyncBatchProcessor):
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_request(request_id=getattr(context, "aws_request_id", None), route="sqs:ingest")
+    # The batch's own budget (not a request's): every record's calls get what is left of it.
+    set_current(Deadline.for_invocation(context, budget=get_settings().ingest_timeout_s))
     processor = OneLoopBatchProcessor(event_type=EventType.SQS)
     response = async_process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context
