@@ -7,20 +7,20 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test dev bench size lint clean
 
 demo: $(STAMP)          ## the whole flow on embedded defaults
-	$(PY) -m infra.demo
+	$(PY) -m infra.demo.run
 
 test: $(STAMP)          ## the whole test suite, plus the template lint
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
 
 dev: $(STAMP)           ## local API server on 127.0.0.1 (stand-in for `sam local start-api`)
-	$(PY) -m infra.dev_server $(if $(PORT),--port $(PORT))
+	$(PY) -m infra.local.dev_server $(if $(PORT),--port $(PORT))
 
 bench: $(STAMP)         ## benchmark table, written to bench-results.md
-	$(PY) -m infra.bench
+	$(PY) -m infra.bench.run
 
 size: $(STAMP)          ## unzipped size of each function plus the layer, for Lambda arm64
-	$(PY) -m infra.package_size
+	$(PY) -m infra.deploy.package_size
 
 lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml

@@ -1,8 +1,7 @@
-"""Invoke the real Lambda handlers in tests (see infra/invoke.py)."""
+"""Invoke the real Lambda handlers in tests (see infra/local/invoke.py)."""
 
-from infra.invoke import FUNCTIONS, LocalLambdaContext, Response, invoke, invoke_raw, load_function
+from infra.local.invoke import FUNCTIONS, LocalLambdaContext, Response, invoke, invoke_raw, load_function
 
 FakeLambdaContext = LocalLambdaContext
 
-__all__ = ["FUNCTIONS", "FakeLambdaContext", "LocalLambdaContext", "Response", "invoke", "invoke_raw",
-           "load_function"]
+__all__ = ["FUNCTIONS", "FakeLambdaContext", "LocalLambdaContext", "Response", "invoke", "invoke_raw", "load_function"]

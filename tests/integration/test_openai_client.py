@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from openai import OpenAI
 
-from infra.local_api import BackgroundServer, build_app
-from tests.fakes.openai_server import Reply
+from infra.local.api_server import BackgroundServer, build_app
+from infra.local.openai_server import Reply
 from tests.fixtures.llm_server import provider_env
 
 
@@ -27,8 +27,9 @@ def test_chat_completion(gateway, fake_llm):
 
 def test_streaming_chat_completion(gateway, fake_llm):
     fake_llm.script("alpha", Reply("streamed answer"))
-    stream = gateway.chat.completions.create(model="rag-answer", stream=True,
-                                             messages=[{"role": "user", "content": "Hi"}])
+    stream = gateway.chat.completions.create(
+        model="rag-answer", stream=True, messages=[{"role": "user", "content": "Hi"}]
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == "streamed answer"
 

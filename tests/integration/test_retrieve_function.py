@@ -8,8 +8,8 @@ import pytest
 
 from gateway_core import dependencies
 from gateway_core.registry import registry
-from infra.lambda_events import http_event
-from tests.fakes.latency import Delayed
+from infra.local.lambda_events import http_event
+from infra.local.latency import Delayed
 from tests.fixtures.environment import reconfigure
 from tests.handlers import invoke
 
@@ -57,8 +57,9 @@ def with_graph(falkordb_server, monkeypatch):
 
 
 def upsert_graph(key: str = ACME, sources: list[str] | None = None):
-    response = invoke("extract", http_event("POST", "/graph/upsert", {"data": GRAPH, "sources": sources or []},
-                                            api_key=key))
+    response = invoke(
+        "extract", http_event("POST", "/graph/upsert", {"data": GRAPH, "sources": sources or []}, api_key=key)
+    )
     assert response.status == 200, response.text
 
 
@@ -124,15 +125,15 @@ def test_retrieve_without_a_graph_is_vector_only_and_says_so():
 def test_retrieve_returns_hits_and_a_subgraph_linking_the_hits_entities(with_graph):
     upsert_graph(sources=["a.md#0"])
     index("a.md", DOC_EN[:2], entity_ids=["company:northwind", "product:breeze-5"])
-    response = call("POST", "/retrieve", {"query": "Which heat pump model is the flagship?", "expand_hits": True,
-                                          "max_hops": 1})
+    response = call(
+        "POST", "/retrieve", {"query": "Which heat pump model is the flagship?", "expand_hits": True, "max_hops": 1}
+    )
     assert response.status == 200, response.text
     body = response.json()
     assert body["degraded"] == []
     top = body["hits"][0]
     assert "Breeze 5" in top["text"]
-    assert top["citations"][0] == {"doc_id": "a.md", "chunk_index": 1, "chunk_id": "a.md#1",
-                                   "source": "s3://docs/a.md"}
+    assert top["citations"][0] == {"doc_id": "a.md", "chunk_index": 1, "chunk_id": "a.md#1", "source": "s3://docs/a.md"}
     node_ids = {node["id"] for node in body["subgraph"]["nodes"]}
     assert {"company:northwind", "product:breeze-5", "person:lin-xiaoming"} <= node_ids
     assert any(e["type"] == "MAKES" and e["props"]["sources"] == ["a.md#0"] for e in body["subgraph"]["edges"])
@@ -140,9 +141,13 @@ def test_retrieve_returns_hits_and_a_subgraph_linking_the_hits_entities(with_gra
 
 
 def test_graph_branch_finds_entities_named_in_a_chinese_question(with_graph):
-    graph = {"nodes": [{"id": "person:lin", "type": "人物", "name": "林小明"},
-                       {"id": "company:bf", "type": "公司", "name": "北風熱能"}],
-             "edges": [{"src": "person:lin", "dst": "company:bf", "type": "創立"}]}
+    graph = {
+        "nodes": [
+            {"id": "person:lin", "type": "人物", "name": "林小明"},
+            {"id": "company:bf", "type": "公司", "name": "北風熱能"},
+        ],
+        "edges": [{"src": "person:lin", "dst": "company:bf", "type": "創立"}],
+    }
     assert invoke("extract", http_event("POST", "/graph/upsert", {"data": graph}, api_key=ACME)).status == 200
     index("zh.md", DOC_ZH)
     body = call("POST", "/retrieve", {"query": "林小明創立了哪家公司？"}).json()
@@ -165,8 +170,12 @@ def test_delete_removes_exactly_the_documents_graph_facts(with_graph):
     invoke("extract", http_event("POST", "/graph/upsert", {"data": shared_edge, "sources": ["b.md#0"]}, api_key=ACME))
     response = call("DELETE", "/documents/a.md")
     assert response.status == 200, response.text
-    records = invoke("extract", http_event("POST", "/graph/query", {
-        "query": "MATCH (a)-[r]->(b) RETURN type(r) AS type ORDER BY type"}, api_key=ACME)).json()["records"]
+    records = invoke(
+        "extract",
+        http_event(
+            "POST", "/graph/query", {"query": "MATCH (a)-[r]->(b) RETURN type(r) AS type ORDER BY type"}, api_key=ACME
+        ),
+    ).json()["records"]
     assert [record["type"] for record in records] == ["MAKES"]  # only b.md still states it
 
 
@@ -196,7 +205,7 @@ def test_parallel_branches_follow_the_critical_path(with_graph):
 
 
 def test_unreachable_qdrant_degrades_to_a_graph_only_answer(with_graph, monkeypatch):
-    from infra.local_api import free_port
+    from infra.local.api_server import free_port
 
     upsert_graph()
     reconfigure(monkeypatch, QDRANT_URL=f"http://127.0.0.1:{free_port()}")
@@ -226,7 +235,7 @@ def test_graph_server_stopped_mid_test_degrades_to_vector_only(dedicated_falkord
 
 
 def test_embedding_endpoint_500_degrades_and_both_down_is_503(with_graph, fake_llm, monkeypatch):
-    from tests.fakes.openai_server import Error
+    from infra.local.openai_server import Error
 
     upsert_graph()
     reconfigure(monkeypatch, EMBEDDINGS_URL=fake_llm.base_url, EMBEDDINGS_MODEL="broken-embed", LLM_MAX_RETRIES="0")
@@ -234,7 +243,7 @@ def test_embedding_endpoint_500_degrades_and_both_down_is_503(with_graph, fake_l
     body = call("POST", "/retrieve", {"query": "Who founded Northwind Thermal?"}).json()
     assert body["degraded"][0].startswith("vector:") and body["subgraph"]["nodes"]
 
-    from infra.local_api import free_port
+    from infra.local.api_server import free_port
 
     reconfigure(monkeypatch, FALKORDB_URL=f"redis://127.0.0.1:{free_port()}")
     response = call("POST", "/retrieve", {"query": "Who founded Northwind Thermal?"}, timeout_s=6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 from pathlib import Path
@@ -13,23 +14,35 @@ from gateway_core.services.chunking import Chunk, chunk_text, content_hash, norm
 from gateway_core.services.documents import parse_document
 from gateway_core.settings import Settings
 from gateway_core.stores.graph.identifiers import is_identifier
-from infra.samples import build_graphs
+from infra.demo.samples import build_graphs
 
 SAMPLES = Path(build_graphs.__file__).parent
 
-ENGLISH = " ".join([
-    "Northwind Thermal was founded in 2011 by Lin Xiaoming and Sara Holm.",
-    "The Breeze 5 runs at 19 decibels, e.g. at night, and draws 3.5 kW at most!",
-    "Dr. Wang Jun leads the Acoustics Lab.",
-    "Is it quiet?",
-    "Yes, quieter than a library.",
-] * 6) + "\n\n" + " ".join([
-    "The European office is in Gothenburg, where Sara Holm and her team of eighteen sell to the Nordic countries.",
-    "Nordhem Housing installed 1,200 units.",
-] * 8)
+ENGLISH = (
+    " ".join(
+        [
+            "Northwind Thermal was founded in 2011 by Lin Xiaoming and Sara Holm.",
+            "The Breeze 5 runs at 19 decibels, e.g. at night, and draws 3.5 kW at most!",
+            "Dr. Wang Jun leads the Acoustics Lab.",
+            "Is it quiet?",
+            "Yes, quieter than a library.",
+        ]
+        * 6
+    )
+    + "\n\n"
+    + " ".join(
+        [
+            "The European office is in Gothenburg, where Sara Holm and her team of eighteen sell to the Nordic countries.",
+            "Nordhem Housing installed 1,200 units.",
+        ]
+        * 8
+    )
+)
 
-CHINESE = ("北風熱能由林小明與莎拉·霍姆共同創立。公司的聲學實驗室位於新竹，專門開發安靜的熱泵！"
-           "微風五號的夜間噪音只有十九分貝；員工餐廳每天中午開放？「靜芯」壓縮機只用於自家產品。") * 12
+CHINESE = (
+    "北風熱能由林小明與莎拉·霍姆共同創立。公司的聲學實驗室位於新竹，專門開發安靜的熱泵！"
+    "微風五號的夜間噪音只有十九分貝；員工餐廳每天中午開放？「靜芯」壓縮機只用於自家產品。"
+) * 12
 
 
 def assert_tiles(text: str, chunks: list[Chunk], size: int) -> None:
@@ -40,20 +53,21 @@ def assert_tiles(text: str, chunks: list[Chunk], size: int) -> None:
     for index, chunk in enumerate(chunks):
         assert chunk.index == index
         assert chunk.text and chunk.text == chunk.text.strip() and len(chunk.text) <= size
-        assert normalized[chunk.start:chunk.end] == chunk.text
-    for previous, chunk in zip(chunks, chunks[1:]):
+        assert normalized[chunk.start : chunk.end] == chunk.text
+    for previous, chunk in itertools.pairwise(chunks):
         assert previous.start < chunk.start and previous.end < chunk.end
         if chunk.start >= previous.end:  # no overlap: only whitespace between them
-            assert normalized[previous.end:chunk.start].strip() == ""
-        rebuilt += normalized[previous.end:chunk.end]
+            assert normalized[previous.end : chunk.start].strip() == ""
+        rebuilt += normalized[previous.end : chunk.end]
     assert rebuilt == normalized
 
 
 def overlap(previous: Chunk, chunk: Chunk) -> str:
-    return previous.text[chunk.start - previous.start:] if chunk.start < previous.end else ""
+    return previous.text[chunk.start - previous.start :] if chunk.start < previous.end else ""
 
 
 # --- sizes, coverage, overlap --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text", [ENGLISH, CHINESE], ids=["english", "chinese"])
 @pytest.mark.parametrize("size,overlap_chars", [(100, 0), (200, 60), (800, 120)])
@@ -65,7 +79,7 @@ def test_chunks_fit_cover_the_text_in_order_and_overlap_by_whole_sentences(text,
     spans = sentence_spans(normalized)
     starts = {s for s, _ in spans}
     overlapping = 0
-    for previous, chunk in zip(chunks, chunks[1:]):
+    for previous, chunk in itertools.pairwise(chunks):
         shared = overlap(previous, chunk)
         assert len(shared) <= overlap_chars
         assert previous.text.endswith(shared) and chunk.text.startswith(shared)
@@ -91,33 +105,53 @@ def test_chinese_needs_no_spaces():
     assert " " not in CHINESE
     spans = sentence_spans(CHINESE)
     assert [CHINESE[s:e] for s, e in spans[:5]] == [
-        "北風熱能由林小明與莎拉·霍姆共同創立。", "公司的聲學實驗室位於新竹，專門開發安靜的熱泵！",
-        "微風五號的夜間噪音只有十九分貝；", "員工餐廳每天中午開放？", "「靜芯」壓縮機只用於自家產品。"]
+        "北風熱能由林小明與莎拉·霍姆共同創立。",
+        "公司的聲學實驗室位於新竹，專門開發安靜的熱泵！",
+        "微風五號的夜間噪音只有十九分貝；",
+        "員工餐廳每天中午開放？",
+        "「靜芯」壓縮機只用於自家產品。",
+    ]
     assert all(len(c.text) <= 100 for c in chunk_text(CHINESE, size=100, overlap=30))
 
 
 def test_mixed_script_closing_quotes_stay_with_their_sentence():
-    text = "他說：「熱泵很安靜。」然後離開了。 She said \"It is quiet.\" Then she left."
+    text = '他說：「熱泵很安靜。」然後離開了。 She said "It is quiet." Then she left.'
     assert [text[s:e] for s, e in sentence_spans(text)] == [
-        "他說：「熱泵很安靜。」", "然後離開了。", 'She said "It is quiet."', "Then she left."]
+        "他說：「熱泵很安靜。」",
+        "然後離開了。",
+        'She said "It is quiet."',
+        "Then she left.",
+    ]
 
 
 # --- sentence ends -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,sentences", [
-    ("The pump uses 3.5 kW. It is quiet.", ["The pump uses 3.5 kW.", "It is quiet."]),
-    ("Heat pumps, e.g. the Breeze 5, are quiet. Others i.e. old ones are not.",
-     ["Heat pumps, e.g. the Breeze 5, are quiet.", "Others i.e. old ones are not."]),
-    ("Dr. Wang and Prof. Lindqvist met Mr. Ek in St. Petersburg. They talked.",
-     ["Dr. Wang and Prof. Lindqvist met Mr. Ek in St. Petersburg.", "They talked."]),
-    ("J. R. R. Tolkien wrote it in the U.S. Army era. Then what?", [
-        "J. R. R. Tolkien wrote it in the U.S. Army era.", "Then what?"]),
-    ("It costs approx. five dollars. Version 2.0.1 ships soon... Really?! Yes.",
-     ["It costs approx. five dollars.", "Version 2.0.1 ships soon...", "Really?!", "Yes."]),
-    ("Founded in 2011. The end.", ["Founded in 2011.", "The end."]),
-    ("Steps:\n1. Mount the unit\n2. Connect it", ["Steps:", "1. Mount the unit", "2. Connect it"]),
-    ("A heading\n\nA paragraph without a period", ["A heading", "A paragraph without a period"]),
-])
+
+@pytest.mark.parametrize(
+    "text,sentences",
+    [
+        ("The pump uses 3.5 kW. It is quiet.", ["The pump uses 3.5 kW.", "It is quiet."]),
+        (
+            "Heat pumps, e.g. the Breeze 5, are quiet. Others i.e. old ones are not.",
+            ["Heat pumps, e.g. the Breeze 5, are quiet.", "Others i.e. old ones are not."],
+        ),
+        (
+            "Dr. Wang and Prof. Lindqvist met Mr. Ek in St. Petersburg. They talked.",
+            ["Dr. Wang and Prof. Lindqvist met Mr. Ek in St. Petersburg.", "They talked."],
+        ),
+        (
+            "J. R. R. Tolkien wrote it in the U.S. Army era. Then what?",
+            ["J. R. R. Tolkien wrote it in the U.S. Army era.", "Then what?"],
+        ),
+        (
+            "It costs approx. five dollars. Version 2.0.1 ships soon... Really?! Yes.",
+            ["It costs approx. five dollars.", "Version 2.0.1 ships soon...", "Really?!", "Yes."],
+        ),
+        ("Founded in 2011. The end.", ["Founded in 2011.", "The end."]),
+        ("Steps:\n1. Mount the unit\n2. Connect it", ["Steps:", "1. Mount the unit", "2. Connect it"]),
+        ("A heading\n\nA paragraph without a period", ["A heading", "A paragraph without a period"]),
+    ],
+)
 def test_sentence_ends_skip_abbreviations_decimals_and_initials(text, sentences):
     assert [text[s:e] for s, e in sentence_spans(text)] == sentences
 
@@ -137,6 +171,7 @@ def test_a_chunk_never_ends_on_a_heading():
 
 
 # --- long sentences ------------------------------------------------------------------------------
+
 
 def test_a_long_chinese_sentence_is_cut_after_a_comma():
     sentence = "，".join(f"熱泵{i:02d}號很安靜又省電" for i in range(40)) + "。"  # commas every 12 characters
@@ -162,13 +197,13 @@ def test_the_overlap_after_a_cut_is_the_tail_of_the_piece():
     chinese = "熱泵" * 200
     chunks = chunk_text(chinese, size=100, overlap=30)
     assert_tiles(chinese, chunks, 100)
-    for previous, chunk in zip(chunks, chunks[1:]):
+    for previous, chunk in itertools.pairwise(chunks):
         assert previous.end - chunk.start == 30 and len(overlap(previous, chunk)) == 30
 
     english = " ".join(f"w{i:03d}" for i in range(150))
     chunks = chunk_text(english, size=100, overlap=30)
     assert_tiles(english, chunks, 100)
-    for previous, chunk in zip(chunks, chunks[1:]):
+    for previous, chunk in itertools.pairwise(chunks):
         shared = overlap(previous, chunk)
         assert 0 < len(shared) <= 30 and shared.split()[0] in english.split()  # starts on a whole word
 
@@ -181,6 +216,7 @@ def test_a_long_sentence_between_short_ones():
 
 
 # --- normalization, determinism, arguments -------------------------------------------------------
+
 
 def test_whitespace_is_normalized_before_chunking():
     text = "  First\tline   with   spaces \r\nsecond\u00a0line\u3000here\r\n\r\n\r\n\r\n  Third paragraph.  "
@@ -218,12 +254,35 @@ def test_content_hash_is_the_sha256_of_the_utf8_text():
 
 
 def test_random_texts_keep_every_invariant():
-    pieces = ["heat", "pump", "Dr.", "e.g.", "3.5", "Taichung,", "熱泵", "北風熱能", "。", "！", "，", "、", "？",
-              "Yes.", "No!", "「好。」", "x" * 40, "長" * 90, "y" * 150, "\n", "\n\n", "   "]
+    pieces = [
+        "heat",
+        "pump",
+        "Dr.",
+        "e.g.",
+        "3.5",
+        "Taichung,",
+        "熱泵",
+        "北風熱能",
+        "。",
+        "！",
+        "，",
+        "、",
+        "？",
+        "Yes.",
+        "No!",
+        "「好。」",
+        "x" * 40,
+        "長" * 90,
+        "y" * 150,
+        "\n",
+        "\n\n",
+        "   ",
+    ]
     generator = random.Random(20240601)
     for _ in range(300):
-        text = "".join(generator.choice(pieces) + generator.choice(["", " ", " ", "\n"])
-                       for _ in range(generator.randint(0, 300)))
+        text = "".join(
+            generator.choice(pieces) + generator.choice(["", " ", " ", "\n"]) for _ in range(generator.randint(0, 300))
+        )
         size = generator.choice([100, 150, 400, 800])
         overlap_chars = generator.choice([0, 1, 30, size // 2 - 1])
         chunks = chunk_text(text, size=size, overlap=overlap_chars)
@@ -231,10 +290,11 @@ def test_random_texts_keep_every_invariant():
             assert chunks == []
             continue
         assert_tiles(text, chunks, size)
-        assert all(len(overlap(p, c)) <= overlap_chars for p, c in zip(chunks, chunks[1:]))
+        assert all(len(overlap(p, c)) <= overlap_chars for p, c in itertools.pairwise(chunks))
 
 
 # --- the demo's sample documents and their shipped graphs ----------------------------------------
+
 
 def sample_documents() -> list[Path]:
     return sorted(p for p in SAMPLES.glob("*.md"))
@@ -254,13 +314,16 @@ def test_the_samples_are_one_english_and_one_chinese_document_of_the_intended_le
 def test_every_shipped_chunk_hash_still_matches_the_chunker(document):
     shipped = shipped_graph(document)
     assert shipped["document"] == document.name
-    assert (shipped["chunk_size"], shipped["chunk_overlap"]) == (Settings.model_fields["chunk_size"].default,
-                                                                 Settings.model_fields["chunk_overlap"].default)
+    assert (shipped["chunk_size"], shipped["chunk_overlap"]) == (
+        Settings.model_fields["chunk_size"].default,
+        Settings.model_fields["chunk_overlap"].default,
+    )
     text = parse_document(document.read_bytes(), filename=document.name).text
     chunks = chunk_text(text, size=shipped["chunk_size"], overlap=shipped["chunk_overlap"])
     assert [entry["index"] for entry in shipped["chunks"]] == [chunk.index for chunk in chunks]
     assert [entry["content_hash"] for entry in shipped["chunks"]] == [content_hash(c.text) for c in chunks], (
-        f"{document.name}: the chunker changed; run python -m infra.samples.build_graphs")
+        f"{document.name}: the chunker changed; run python -m infra.demo.samples.build_graphs"
+    )
 
 
 def test_the_shipped_graphs_are_what_the_generator_writes():
@@ -280,8 +343,9 @@ def test_shipped_graphs_are_valid_and_self_contained_per_chunk(document):
 
 
 def test_the_two_graphs_join_on_shared_entity_ids():
-    english, chinese = ({node["id"] for entry in shipped_graph(p)["chunks"] for node in entry["nodes"]}
-                        for p in sample_documents())
+    english, chinese = (
+        {node["id"] for entry in shipped_graph(p)["chunks"] for node in entry["nodes"]} for p in sample_documents()
+    )
     assert 25 <= len(english | chinese) <= 50
     assert {"company:northwind", "person:lin-xiaoming", "lab:acoustics-lab", "place:hsinchu"} <= english & chinese
     assert english - chinese and chinese - english  # each document also adds facts of its own
@@ -293,8 +357,12 @@ def test_the_graph_hop_question_needs_two_chunks():
     chunks = shipped_graph(english)["chunks"]
 
     def stating(src: str, type_: str, dst: str) -> set[int]:
-        return {e["index"] for e in chunks for edge in e["edges"]
-                if (edge["src"], edge["type"], edge["dst"]) == (src, type_, dst)}
+        return {
+            e["index"]
+            for e in chunks
+            for edge in e["edges"]
+            if (edge["src"], edge["type"], edge["dst"]) == (src, type_, dst)
+        }
 
     developed = stating("lab:acoustics-lab", "DEVELOPED", "product:quietcore")
     located = stating("lab:acoustics-lab", "LOCATED_IN", "place:hsinchu")

@@ -22,13 +22,18 @@ def pdf_with_pages(*texts: str) -> bytes:
     """A real PDF, one page per text in Helvetica, with a correct cross-reference table."""
     count = len(texts)
     font = 3 + 2 * count
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(count))
-               + b"] /Count %d >>" % count]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids ["
+        + b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(count))
+        + b"] /Count %d >>" % count,
+    ]
     for i, text in enumerate(texts):
         stream = b"BT /F1 12 Tf 72 720 Td (" + text.encode("latin-1") + b") Tj ET"
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-                       b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + 2 * i, font))
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+            b"/Resources << /Font << /F1 %d 0 R >> >> >>" % (4 + 2 * i, font)
+        )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out, offsets = bytearray(b"%PDF-1.4\n"), []
@@ -52,11 +57,14 @@ def encrypted(pdf: bytes, *, user_password: str) -> bytes:
 
 # --- PDF -----------------------------------------------------------------------------------------
 
+
 def test_pdf_pages_are_extracted_and_joined_with_blank_lines():
-    parsed = parse_document(pdf_with_pages("Northwind Thermal builds heat pumps.", "The lab is in Hsinchu."),
-                            filename="profile.pdf")
-    assert parsed == ParsedDocument(text="Northwind Thermal builds heat pumps.\n\nThe lab is in Hsinchu.",
-                                    format="pdf", pages=2)
+    parsed = parse_document(
+        pdf_with_pages("Northwind Thermal builds heat pumps.", "The lab is in Hsinchu."), filename="profile.pdf"
+    )
+    assert parsed == ParsedDocument(
+        text="Northwind Thermal builds heat pumps.\n\nThe lab is in Hsinchu.", format="pdf", pages=2
+    )
 
 
 def test_a_pdf_is_recognised_by_content_type_or_by_its_header():
@@ -72,8 +80,9 @@ def test_a_pdf_with_a_user_password_is_refused_but_an_owner_only_lock_is_read():
     assert parse_document(encrypted(data, user_password=""), filename="print-locked.pdf").text == "Secret figures"
 
 
-@pytest.mark.parametrize("data", [b"%PDF-1.4 garbage", b"", pdf_with_pages("cut short")[:150]],
-                         ids=["garbage", "empty", "truncated"])
+@pytest.mark.parametrize(
+    "data", [b"%PDF-1.4 garbage", b"", pdf_with_pages("cut short")[:150]], ids=["garbage", "empty", "truncated"]
+)
 def test_a_broken_pdf_is_an_error_not_a_crash(data):
     with pytest.raises(UndecodableDocument, match="PDF") as caught:
         parse_document(data, filename="broken.pdf")
@@ -138,9 +147,11 @@ HTML = """<!doctype html><html><head><title>Profile &amp; facts</title>
 def test_html_drops_scripts_styles_and_navigation_and_unescapes_entities():
     parsed = parse_document(HTML.encode(), filename="index.html")
     assert parsed.format == "html"
-    assert parsed.text == ("Profile & facts\n\nNorthwind Thermal\n\nFish & chips <3 台中\n\n"
-                           "Line one\nline two\nline three\n\nBreeze 5\nBreeze Mini\n\nmodel dB\nBreeze 5 19\n\n"
-                           "Unclosed bold and italic")
+    assert parsed.text == (
+        "Profile & facts\n\nNorthwind Thermal\n\nFish & chips <3 台中\n\n"
+        "Line one\nline two\nline three\n\nBreeze 5\nBreeze Mini\n\nmodel dB\nBreeze 5 19\n\n"
+        "Unclosed bold and italic"
+    )
     for noise in ("tracking", "color", "Home", "About", "document.write", "enable JS"):
         assert noise not in parsed.text
 
@@ -155,6 +166,7 @@ def test_html_declared_charset_in_the_content_type_is_honoured():
 
 # --- JSON lines ----------------------------------------------------------------------------------
 
+
 def test_jsonl_takes_text_then_content_then_body_else_the_string_values():
     lines = [
         '{"text": "from text", "content": "not this", "id": 7}',
@@ -163,7 +175,7 @@ def test_jsonl_takes_text_then_content_then_body_else_the_string_values():
         '{"body": "from body", "text": null}',
         '{"title": "Breeze 5", "summary": "A quiet pump.", "rating": 5}',
         '"a bare string"',
-        '   ',
+        "   ",
         '{"id": 3}',
     ]
     parsed = parse_document("\n".join(lines).encode(), filename="records.jsonl")
@@ -180,27 +192,36 @@ def test_jsonl_names_the_bad_line():
 
 # --- text, decoding, detection -------------------------------------------------------------------
 
+
 def test_plain_text_is_tidied_but_otherwise_kept():
     parsed = parse_document(b"First line   \r\nsecond line\r\n\r\n\r\n\r\nlast\r\n", filename="notes.txt")
     assert parsed == ParsedDocument(text="First line\nsecond line\n\nlast", format="text", pages=None)
 
 
-@pytest.mark.parametrize("data", [
-    codecs.BOM_UTF8 + "北風熱能 heat pumps".encode("utf-8"),
-    codecs.BOM_UTF16_LE + "北風熱能 heat pumps".encode("utf-16-le"),
-    codecs.BOM_UTF16_BE + "北風熱能 heat pumps".encode("utf-16-be"),
-    "北風熱能 heat pumps".encode("utf-16"),
-    codecs.BOM_UTF32_LE + "北風熱能 heat pumps".encode("utf-32-le"),
-], ids=["utf8-bom", "utf16-le", "utf16-be", "utf16-native", "utf32-le"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        codecs.BOM_UTF8 + "北風熱能 heat pumps".encode(),
+        codecs.BOM_UTF16_LE + "北風熱能 heat pumps".encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + "北風熱能 heat pumps".encode("utf-16-be"),
+        "北風熱能 heat pumps".encode("utf-16"),
+        codecs.BOM_UTF32_LE + "北風熱能 heat pumps".encode("utf-32-le"),
+    ],
+    ids=["utf8-bom", "utf16-le", "utf16-be", "utf16-native", "utf32-le"],
+)
 def test_byte_order_marks_choose_the_encoding_and_are_dropped(data):
     assert parse_document(data, filename="a.txt").text == "北風熱能 heat pumps"
 
 
-@pytest.mark.parametrize("data,reason", [
-    (bytes(range(128, 256)), "not valid utf-8"),
-    ("北風熱能".encode("big5"), "not valid utf-8"),
-    ("heat pumps".encode("utf-16-le"), "NUL"),  # UTF-16 without a BOM is not guessed
-], ids=["latin-bytes", "big5", "utf16-without-bom"])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (bytes(range(128, 256)), "not valid utf-8"),
+        ("北風熱能".encode("big5"), "not valid utf-8"),
+        ("heat pumps".encode("utf-16-le"), "NUL"),  # UTF-16 without a BOM is not guessed
+    ],
+    ids=["latin-bytes", "big5", "utf16-without-bom"],
+)
 def test_undecodable_text_is_refused_with_a_reason(data, reason):
     with pytest.raises(UndecodableDocument, match=reason) as caught:
         parse_document(data, filename="a.txt")
@@ -212,35 +233,43 @@ def test_an_unknown_declared_charset_is_refused():
         parse_document(b"text", filename="a.txt", content_type="text/plain; charset=x-no-such-charset")
 
 
-@pytest.mark.parametrize("filename,content_type,expected", [
-    ("a.txt", None, "text"),
-    ("a.md", "text/plain", "markdown"),  # a generic label: the extension decides
-    ("a.md", "application/octet-stream", "markdown"),
-    ("a.txt", "text/html; charset=utf-8", "html"),  # a specific type wins over the extension
-    ("a.HTM", None, "html"),
-    ("a.ndjson", None, "jsonl"),
-    ("a", "application/x-ndjson", "jsonl"),
-    ("data.csv", "text/csv", "text"),  # unknown text/* is plain text
-    ("README", None, "text"),  # no extension, no type, and the bytes are text
-])
+@pytest.mark.parametrize(
+    "filename,content_type,expected",
+    [
+        ("a.txt", None, "text"),
+        ("a.md", "text/plain", "markdown"),  # a generic label: the extension decides
+        ("a.md", "application/octet-stream", "markdown"),
+        ("a.txt", "text/html; charset=utf-8", "html"),  # a specific type wins over the extension
+        ("a.HTM", None, "html"),
+        ("a.ndjson", None, "jsonl"),
+        ("a", "application/x-ndjson", "jsonl"),
+        ("data.csv", "text/csv", "text"),  # unknown text/* is plain text
+        ("README", None, "text"),  # no extension, no type, and the bytes are text
+    ],
+)
 def test_format_detection(filename, content_type, expected):
     media_type = (content_type or "").split(";")[0]
     assert detect_format(b"plain words", filename=filename, media_type=media_type) == expected
 
 
-@pytest.mark.parametrize("data,filename,content_type,named", [
-    (b"\x89PNG\r\n\x1a\n", "logo.png", "image/png", "image/png"),
-    (b"PK\x03\x04", "archive.zip", "application/octet-stream", ".zip"),
-    (b"\x00\x01\x02binary", "blob", None, "unknown"),
-    (b"a,b", "sheet.xlsx", None, ".xlsx"),
-])
+@pytest.mark.parametrize(
+    "data,filename,content_type,named",
+    [
+        (b"\x89PNG\r\n\x1a\n", "logo.png", "image/png", "image/png"),
+        (b"PK\x03\x04", "archive.zip", "application/octet-stream", ".zip"),
+        (b"\x00\x01\x02binary", "blob", None, "unknown"),
+        (b"a,b", "sheet.xlsx", None, ".xlsx"),
+    ],
+)
 def test_unsupported_types_are_refused_by_name(data, filename, content_type, named):
     with pytest.raises(UnsupportedDocument, match=named) as caught:
         parse_document(data, filename=filename, content_type=content_type)
     assert caught.value.status == 422 and caught.value.body()["error"] == "unsupported_document"
 
 
-@pytest.mark.parametrize("data,filename", [(b"", "a.txt"), (b"  \n\n ", "a.md"),
-                                           (b"<script>only()</script>", "a.html"), (b"\n\n", "a.jsonl")])
+@pytest.mark.parametrize(
+    "data,filename",
+    [(b"", "a.txt"), (b"  \n\n ", "a.md"), (b"<script>only()</script>", "a.html"), (b"\n\n", "a.jsonl")],
+)
 def test_a_document_without_text_parses_to_the_empty_string(data, filename):
     assert parse_document(data, filename=filename).text == ""

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import codecs
+import itertools
 
 import pytest
 
@@ -11,11 +12,16 @@ from gateway_core.services.documents import UndecodableDocument, UnsupportedDocu
 def minimal_pdf(text: str) -> bytes:
     """A one-page PDF with `text` in Helvetica, offsets computed so pypdf reads it as a real file."""
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-               b"/Resources << /Font << /F1 5 0 R >> >> >>",
-               b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>"
+        ),
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -38,14 +44,17 @@ def test_broken_pdf_is_undecodable():
 
 
 def test_markdown_keeps_text_and_drops_markup():
-    text = parse_document(b"# Title\n\nSee [our site](http://x.example) and **bold** `code`.\n- item",
-                          filename="a.md").text
+    text = parse_document(
+        b"# Title\n\nSee [our site](http://x.example) and **bold** `code`.\n- item", filename="a.md"
+    ).text
     assert text == "Title\n\nSee our site and bold code.\nitem"
 
 
 def test_html_drops_scripts_styles_and_unescapes():
-    html = b"<html><head><style>p{}</style></head><body><p>Fish &amp; chips</p><script>alert(1)</script>" \
-           b"<div>\xe5\x8f\xb0\xe4\xb8\xad</div></body></html>"
+    html = (
+        b"<html><head><style>p{}</style></head><body><p>Fish &amp; chips</p><script>alert(1)</script>"
+        b"<div>\xe5\x8f\xb0\xe4\xb8\xad</div></body></html>"
+    )
     text = parse_document(html, filename="a.html").text
     assert "Fish & chips" in text and "台中" in text and "alert" not in text and "p{}" not in text
 
@@ -66,8 +75,10 @@ def test_text_decoding_boms_and_garbage():
         parse_document(b"\x89PNG", filename="a.png", content_type="image/png")
 
 
-EN = ("Northwind Thermal was founded in 2011, e.g. by Dr. Lin in Taichung. It sells 3.5 kW pumps! "
-      "Does it export? Yes, to Sweden.\n\n") * 25
+EN = (
+    "Northwind Thermal was founded in 2011, e.g. by Dr. Lin in Taichung. It sells 3.5 kW pumps! "
+    "Does it export? Yes, to Sweden.\n\n"
+) * 25
 ZH = "北風熱能由林小明創立。公司的研發實驗室位於新竹，專門開發安靜的熱泵！員工餐廳每天中午開放？" * 40
 
 
@@ -77,10 +88,10 @@ def test_chunks_respect_the_size_cover_the_text_in_order_and_overlap(text):
     normalized = normalize(text)
     assert len(chunks) > 3 and all(len(c.text) <= 300 for c in chunks)
     assert chunks[0].start == 0 and chunks[-1].end == len(normalized)
-    for previous, chunk in zip(chunks, chunks[1:]):
+    for previous, chunk in itertools.pairwise(chunks):
         assert chunk.start <= previous.end  # overlap or adjacent: nothing skipped
         assert chunk.start < previous.end or not previous.text
-        assert normalized[chunk.start:chunk.end] == chunk.text
+        assert normalized[chunk.start : chunk.end] == chunk.text
 
 
 def test_chinese_is_split_at_sentence_ends_without_spaces():

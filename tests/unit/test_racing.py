@@ -53,8 +53,7 @@ async def test_sequential_tries_in_order():
 async def test_hedge_starts_the_next_only_after_the_delay():
     log: dict[str, str] = {}
     providers = [("slow", 0.5, True), ("quick", 0.05, True)]
-    outcome = await first_acceptable(providers, make_call(log), name=lambda p: p[0], strategy="hedge",
-                                     hedge_delay=0.2)
+    outcome = await first_acceptable(providers, make_call(log), name=lambda p: p[0], strategy="hedge", hedge_delay=0.2)
     assert outcome.provider == "quick"
     quick = next(a for a in outcome.attempts if a.provider == "quick")
     assert 180 <= quick.started_ms < 300
@@ -64,8 +63,7 @@ async def test_hedge_starts_the_next_only_after_the_delay():
 async def test_hedge_starts_the_next_at_once_when_the_running_one_fails():
     log: dict[str, str] = {}
     providers = [("broken", 0.01, False), ("good", 0.01, True)]
-    outcome = await first_acceptable(providers, make_call(log), name=lambda p: p[0], strategy="hedge",
-                                     hedge_delay=5)
+    outcome = await first_acceptable(providers, make_call(log), name=lambda p: p[0], strategy="hedge", hedge_delay=5)
     assert outcome.provider == "good"
     assert outcome.attempts[-1].started_ms < 100
 

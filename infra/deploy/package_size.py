@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT_MB = 250.0
 
 
@@ -23,13 +23,31 @@ def folder_mb(path: Path) -> float:
 
 def build_layer(target: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-         "--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version", "3.12",
-         "--only-binary=:all:", "--target", str(target), "-r", str(ROOT / "shared" / "requirements.txt")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--platform",
+            "manylinux2014_aarch64",
+            "--implementation",
+            "cp",
+            "--python-version",
+            "3.12",
+            "--only-binary=:all:",
+            "--target",
+            str(target),
+            "-r",
+            str(ROOT / "shared" / "requirements.txt"),
+        ],
         check=True,
     )
-    shutil.copytree(ROOT / "shared" / "gateway_core", target / "gateway_core",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "shared" / "gateway_core", target / "gateway_core", ignore=shutil.ignore_patterns("__pycache__")
+    )
 
 
 def largest(target: Path, count: int = 6) -> list[tuple[str, float]]:

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import boto3
 
@@ -33,7 +33,7 @@ class LocalAWS:
         self.endpoint_url = ""
         self._saved: dict[str, str | None] = {}
 
-    def __enter__(self) -> LocalAWS:
+    def __enter__(self) -> Self:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
@@ -73,20 +73,31 @@ class DocumentPipeline:
         s3.create_bucket(Bucket=self.bucket)
         dlq_url = sqs.create_queue(QueueName=f"{self.queue}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.queue_url = sqs.create_queue(QueueName=self.queue, Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count}),
-        })["QueueUrl"]
+        self.queue_url = sqs.create_queue(
+            QueueName=self.queue,
+            Attributes={
+                "VisibilityTimeout": "1",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.max_receive_count}
+                ),
+            },
+        )["QueueUrl"]
         self.dlq_url = dlq_url
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        s3.put_bucket_notification_configuration(Bucket=self.bucket, NotificationConfiguration={
-            "QueueConfigurations": [
-                {"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*"]},
-                {"QueueArn": self.queue_arn, "Events": ["s3:ObjectRemoved:*"]},
-            ]})
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        s3.put_bucket_notification_configuration(
+            Bucket=self.bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"QueueArn": self.queue_arn, "Events": ["s3:ObjectCreated:*"]},
+                    {"QueueArn": self.queue_arn, "Events": ["s3:ObjectRemoved:*"]},
+                ]
+            },
+        )
         dynamodb.create_table(
-            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            TableName=self.table,
+            BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         )
@@ -95,17 +106,29 @@ class DocumentPipeline:
 
     def receive(self, max_messages: int = 10, wait_s: int = 0) -> dict[str, Any]:
         """Up to 10 messages from the queue, as the SQS event Lambda would deliver."""
-        messages = self.aws.client("sqs").receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_s,
-            AttributeNames=["All"],
-        ).get("Messages", [])
+        messages = (
+            self.aws.client("sqs")
+            .receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max_messages,
+                WaitTimeSeconds=wait_s,
+                AttributeNames=["All"],
+            )
+            .get("Messages", [])
+        )
         return {"Records": [self._record(message) for message in messages]}
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
         return {
-            "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-            "attributes": message.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs", "eventSourceARN": self.queue_arn, "awsRegion": REGION,
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
         }
 
     def acknowledge(self, event: dict[str, Any], response: dict[str, Any]) -> None:

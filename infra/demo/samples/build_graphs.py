@@ -9,8 +9,8 @@ chunk the ingest function indexed. Node ids are shared by both documents, so
 their graphs join; node types are English in both, relation types are in the
 document's language.
 
-    python -m infra.samples.build_graphs          # rewrite the .graph.json files
-    python -m infra.samples.build_graphs --check  # exit 1 if they are out of date
+    python -m infra.demo.samples.build_graphs          # rewrite the .graph.json files
+    python -m infra.demo.samples.build_graphs --check  # exit 1 if they are out of date
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gateway_core.models.graph import GraphData
 from gateway_core.services.chunking import Chunk, chunk_text, content_hash
 from gateway_core.services.documents import parse_document
-from gateway_core.stores.graph.models import GraphData
 
 HERE = Path(__file__).parent
 CHUNK_SIZE = 800  # the defaults of chunk_text and of the CHUNK_SIZE / CHUNK_OVERLAP settings
@@ -107,19 +107,50 @@ ENTITIES: dict[str, Entity] = {
     "org:dadu-cycles": Entity("Company", "Dadu Cycles", "大肚自行車"),
 }
 
-NW, LIN, SARA, CHEN, WANG = ("company:northwind", "person:lin-xiaoming", "person:sara-holm",
-                             "person:chen-mei-ling", "person:wang-jun")
-HUANG, TSAI, JONAS, ERIK, ANNA = ("person:huang-yi-ting", "person:tsai-chia-hao", "person:jonas-ek",
-                                  "person:erik-lindqvist", "person:anna-berg")
+NW, LIN, SARA, CHEN, WANG = (
+    "company:northwind",
+    "person:lin-xiaoming",
+    "person:sara-holm",
+    "person:chen-mei-ling",
+    "person:wang-jun",
+)
+HUANG, TSAI, JONAS, ERIK, ANNA = (
+    "person:huang-yi-ting",
+    "person:tsai-chia-hao",
+    "person:jonas-ek",
+    "person:erik-lindqvist",
+    "person:anna-berg",
+)
 LAB, OFFICE, TC_FACTORY, KH_FACTORY = "lab:acoustics-lab", "office:europe", "factory:taichung", "factory:kaohsiung"
-B1, B3, B5, MINI, QC, APP, R290 = ("product:breeze-1", "product:breeze-3", "product:breeze-5", "product:breeze-mini",
-                                   "product:quietcore", "product:northlink", "material:r290")
-LUND, NORDHEM, FORMOSA, KANSAI, HARBOR, DADU = ("org:lund-university", "org:nordhem-housing", "org:formosa-rentals",
-                                                "org:kansai-compressor", "org:harbor-bridge-ventures",
-                                                "org:dadu-cycles")
+B1, B3, B5, MINI, QC, APP, R290 = (
+    "product:breeze-1",
+    "product:breeze-3",
+    "product:breeze-5",
+    "product:breeze-mini",
+    "product:quietcore",
+    "product:northlink",
+    "material:r290",
+)
+LUND, NORDHEM, FORMOSA, KANSAI, HARBOR, DADU = (
+    "org:lund-university",
+    "org:nordhem-housing",
+    "org:formosa-rentals",
+    "org:kansai-compressor",
+    "org:harbor-bridge-ventures",
+    "org:dadu-cycles",
+)
 TAIWAN, TAICHUNG, PARK, HSINCHU, TAINAN, KAOHSIUNG, TAIPEI, SWEDEN, GOTHENBURG, OSAKA = (
-    "place:taiwan", "place:taichung", "place:taichung-industrial-park", "place:hsinchu", "place:tainan",
-    "place:kaohsiung", "place:taipei", "place:sweden", "place:gothenburg", "place:osaka")
+    "place:taiwan",
+    "place:taichung",
+    "place:taichung-industrial-park",
+    "place:hsinchu",
+    "place:tainan",
+    "place:kaohsiung",
+    "place:taipei",
+    "place:sweden",
+    "place:gothenburg",
+    "place:osaka",
+)
 
 FACTS: dict[str, list[Fact]] = {
     "northwind-en.md": [
@@ -129,24 +160,45 @@ FACTS: dict[str, list[Fact]] = {
         Prop(LIN, "occupation", "refrigeration engineer", "Lin Xiaoming, a refrigeration engineer"),
         rel(SARA, "COMES_FROM", SWEDEN, "Sara Holm, a Swedish product designer"),
         Prop(SARA, "occupation", "product designer", "Sara Holm, a Swedish product designer"),
-        rel(LIN, "MET", SARA, "met Sara Holm, a Swedish product designer, at a heating and ventilation trade fair in "
-            "Stockholm in 2009", year=2009, place="Stockholm"),
-        rel(LIN, "FOUNDED", NW, "Northwind Thermal was founded in 2011 in Taichung by Lin Xiaoming and Sara Holm",
-            year=2011),
-        rel(SARA, "FOUNDED", NW, "Northwind Thermal was founded in 2011 in Taichung by Lin Xiaoming and Sara Holm",
-            year=2011),
+        rel(
+            LIN,
+            "MET",
+            SARA,
+            "met Sara Holm, a Swedish product designer, at a heating and ventilation trade fair in Stockholm in 2009",
+            year=2009,
+            place="Stockholm",
+        ),
+        rel(
+            LIN,
+            "FOUNDED",
+            NW,
+            "Northwind Thermal was founded in 2011 in Taichung by Lin Xiaoming and Sara Holm",
+            year=2011,
+        ),
+        rel(
+            SARA,
+            "FOUNDED",
+            NW,
+            "Northwind Thermal was founded in 2011 in Taichung by Lin Xiaoming and Sara Holm",
+            year=2011,
+        ),
         rel(NW, "FOUNDED_IN", TAICHUNG, "Northwind Thermal was founded in 2011 in Taichung"),
         Prop(NW, "founded", 2011, "Northwind Thermal was founded in 2011"),
         rel(NW, "STARTED_IN", PARK, "started in a rented workshop in Taichung Industrial Park"),
-        rel(NW, "MAKES", B1, "In 2014 Northwind Thermal shipped its first own product, a wall-mounted heat pump "
-            "called the Breeze 1"),
+        rel(
+            NW,
+            "MAKES",
+            B1,
+            "In 2014 Northwind Thermal shipped its first own product, a wall-mounted heat pump called the Breeze 1",
+        ),
         Prop(B1, "launched", 2014, "In 2014 Northwind Thermal shipped its first own product"),
         Prop(B1, "units_sold", 8000, "About 8,000 units were sold before the Breeze 1 was retired in 2020"),
         Prop(B1, "retired", 2020, "the Breeze 1 was retired in 2020"),
         rel(NW, "OPENED", LAB, "In 2016 the company opened the Acoustics Lab, its own research laboratory", year=2016),
         rel(WANG, "LEADS", LAB, "the Acoustics Lab, its own research laboratory, and hired Dr. Wang Jun to lead it"),
-        rel(CHEN, "CEO_OF", NW, "In 2019 Chen Mei-ling joined Northwind Thermal as chief executive officer",
-            since=2019),
+        rel(
+            CHEN, "CEO_OF", NW, "In 2019 Chen Mei-ling joined Northwind Thermal as chief executive officer", since=2019
+        ),
         rel(LIN, "CTO_OF", NW, "Lin Xiaoming became chief technology officer"),
         rel(SARA, "OPENED", OFFICE, "Sara Holm moved back to Sweden to open the European office", year=2019),
         rel(NW, "PARTNER_OF", LUND, "the company signed a research partnership with Lund University", since=2019),
@@ -162,72 +214,132 @@ FACTS: dict[str, list[Fact]] = {
         Prop(LIN, "patents", 11, "Lin Xiaoming holds eleven patents"),
         rel(SARA, "FOUNDED", NW, "Sara Holm is co-founder of Northwind Thermal"),
         rel(SARA, "LEADS", OFFICE, "Sara Holm is co-founder of Northwind Thermal and head of the European office"),
-        rel(SARA, "MANAGES_PARTNERSHIP_WITH", LUND, "Sara Holm is responsible for sales in the Nordic countries and "
-            "for the partnership with Lund University"),
+        rel(
+            SARA,
+            "MANAGES_PARTNERSHIP_WITH",
+            LUND,
+            "Sara Holm is responsible for sales in the Nordic countries and for the partnership with Lund University",
+        ),
         rel(WANG, "LEADS", LAB, "Dr. Wang Jun leads the Acoustics Lab"),
         Prop(WANG, "joined", 2016, "Before joining Northwind Thermal in 2016"),
         rel(WANG, "WORKED_IN", TAINAN, "he worked on low-noise cooling fans at a university in Tainan"),
-        rel(WANG, "INVENTED_PART_OF", QC, "Wang Jun is the lead inventor of the magnetic damper inside the QuietCore "
-            "compressor", part="magnetic damper"),
-        rel(JONAS, "WORKS_AT", OFFICE, "Jonas Ek leads the software team of the European office",
-            role="head of software"),
-        rel(JONAS, "DEVELOPS", APP, "Jonas Ek leads the software team of the European office, six engineers who build "
-            "the NorthLink app"),
+        rel(
+            WANG,
+            "INVENTED_PART_OF",
+            QC,
+            "Wang Jun is the lead inventor of the magnetic damper inside the QuietCore compressor",
+            part="magnetic damper",
+        ),
+        rel(
+            JONAS,
+            "WORKS_AT",
+            OFFICE,
+            "Jonas Ek leads the software team of the European office",
+            role="head of software",
+        ),
+        rel(
+            JONAS,
+            "DEVELOPS",
+            APP,
+            "Jonas Ek leads the software team of the European office, six engineers who build the NorthLink app",
+        ),
         # Places
-        rel(NW, "HEADQUARTERED_IN", TAICHUNG,
-            "The headquarters of Northwind Thermal and its main factory are in Taichung"),
+        rel(
+            NW,
+            "HEADQUARTERED_IN",
+            TAICHUNG,
+            "The headquarters of Northwind Thermal and its main factory are in Taichung",
+        ),
         rel(NW, "OPERATES", TC_FACTORY, "The headquarters of Northwind Thermal and its main factory are in Taichung"),
         rel(TC_FACTORY, "LOCATED_IN", TAICHUNG, "its main factory are in Taichung"),
         Prop(TC_FACTORY, "assembly_lines", 2, "The Taichung factory has two assembly lines"),
-        Prop(TC_FACTORY, "units_per_year", 30000, "The Taichung factory has two assembly lines and builds about "
-             "30,000 units a year"),
+        Prop(
+            TC_FACTORY,
+            "units_per_year",
+            30000,
+            "The Taichung factory has two assembly lines and builds about 30,000 units a year",
+        ),
         rel(LAB, "LOCATED_IN", HSINCHU, "The Acoustics Lab is located in Hsinchu"),
         Prop(LAB, "engineers", 22, "Twenty-two engineers work in the Acoustics Lab"),
         rel(OFFICE, "LOCATED_IN", GOTHENBURG, "The European office is in Gothenburg, Sweden"),
         rel(GOTHENBURG, "LOCATED_IN", SWEDEN, "Gothenburg, Sweden"),
-        rel(APP, "DEVELOPED_IN", GOTHENBURG, "The software team that builds the NorthLink app also works from the "
-            "Gothenburg office"),
+        rel(
+            APP,
+            "DEVELOPED_IN",
+            GOTHENBURG,
+            "The software team that builds the NorthLink app also works from the Gothenburg office",
+        ),
         # Products
         rel(NW, "MAKES", B5, "The Breeze 5 is the flagship heat pump of Northwind Thermal"),
         Prop(B5, "max_area_m2", 90, "apartments of up to 90 square metres"),
         Prop(B5, "night_noise_db", 19, "runs at 19 decibels on its night setting"),
         rel(B5, "USES", R290, "The Breeze 5 uses the natural refrigerant R290"),
         rel(B5, "USES", QC, "Inside the Breeze 5 is the QuietCore compressor"),
-        rel(LAB, "DEVELOPED", QC, "The QuietCore compressor was developed by the Acoustics Lab between 2017 and 2020",
-            start=2017, end=2020),
+        rel(
+            LAB,
+            "DEVELOPED",
+            QC,
+            "The QuietCore compressor was developed by the Acoustics Lab between 2017 and 2020",
+            start=2017,
+            end=2020,
+        ),
         rel(NW, "MAKES", MINI, "The Breeze Mini is Northwind Thermal's smaller unit"),
         rel(KANSAI, "SUPPLIES", MINI, "it uses a conventional compressor supplied by Kansai Compressor"),
         rel(KANSAI, "LOCATED_IN", OSAKA, "Kansai Compressor, a manufacturer based in Osaka"),
         Prop(MINI, "night_noise_db", 26, "The Breeze Mini runs at 26 decibels on its night setting"),
         rel(NW, "OFFERS", APP, "NorthLink is the app that controls Northwind Thermal's heat pumps from a phone"),
         rel(OFFICE, "DEVELOPED", APP, "The NorthLink app was built by the software team of the European office"),
-        rel(JONAS, "DEVELOPS", APP, "The NorthLink app was built by the software team of the European office, led by "
-            "Jonas Ek"),
+        rel(
+            JONAS,
+            "DEVELOPS",
+            APP,
+            "The NorthLink app was built by the software team of the European office, led by Jonas Ek",
+        ),
         rel(APP, "CONTROLS", B5, "NorthLink works with the Breeze 5"),
         rel(APP, "CONTROLS", MINI, "NorthLink works with the Breeze 5 and the Breeze Mini"),
         Prop(APP, "homes", 60000, "about 60,000 homes used it at the end of 2024"),
         Prop(B1, "launched", 2014, "The Breeze 1, launched in 2014"),
-        rel(NW, "MAKES", B3, "The Breeze 3 followed in 2016: a larger unit for family apartments and the first "
-            "Northwind Thermal heat pump"),
+        rel(
+            NW,
+            "MAKES",
+            B3,
+            "The Breeze 3 followed in 2016: a larger unit for family apartments and the first "
+            "Northwind Thermal heat pump",
+        ),
         Prop(B3, "launched", 2016, "The Breeze 3 followed in 2016"),
         # Partners and customers
         rel(LUND, "TESTS", NW, "Lund University in Sweden tests Northwind Thermal's heat pumps"),
         rel(LUND, "LOCATED_IN", SWEDEN, "Lund University in Sweden"),
-        rel(ERIK, "WORKS_AT", LUND, "Professor Erik Lindqvist of the energy sciences department at Lund University",
-            role="professor"),
+        rel(
+            ERIK,
+            "WORKS_AT",
+            LUND,
+            "Professor Erik Lindqvist of the energy sciences department at Lund University",
+            role="professor",
+        ),
         rel(ERIK, "TESTS", B5, "Erik Lindqvist's students measure how the Breeze 5 performs at minus twenty degrees"),
         rel(NORDHEM, "LOCATED_IN", GOTHENBURG, "Nordhem Housing is a housing cooperative in Gothenburg"),
-        rel(NORDHEM, "CUSTOMER_OF", NW, "Nordhem Housing is a housing cooperative in Gothenburg and the company's "
-            "largest European customer"),
+        rel(
+            NORDHEM,
+            "CUSTOMER_OF",
+            NW,
+            "Nordhem Housing is a housing cooperative in Gothenburg and the company's largest European customer",
+        ),
         rel(NORDHEM, "INSTALLED", B5, "Nordhem Housing installed 1,200 Breeze 5 units", units=1200),
-        rel(ANNA, "WORKS_AT", NORDHEM, "Anna Berg, the technical director of Nordhem Housing",
-            role="technical director"),
+        rel(
+            ANNA, "WORKS_AT", NORDHEM, "Anna Berg, the technical director of Nordhem Housing", role="technical director"
+        ),
         rel(ANNA, "CHOSE", B5, "Anna Berg, the technical director of Nordhem Housing, chose the Breeze 5"),
         rel(FORMOSA, "CUSTOMER_OF", NW, "the company's largest customer is Formosa Rentals"),
         rel(FORMOSA, "OPERATES_IN", TAICHUNG, "Formosa Rentals, which manages student apartments in Taichung"),
         rel(FORMOSA, "OPERATES_IN", TAINAN, "manages student apartments in Taichung and Tainan"),
-        rel(FORMOSA, "BUYS", MINI, "Formosa Rentals buys mostly the Breeze Mini, and in 2024 it ordered 3,000 units",
-            units_2024=3000),
+        rel(
+            FORMOSA,
+            "BUYS",
+            MINI,
+            "Formosa Rentals buys mostly the Breeze Mini, and in 2024 it ordered 3,000 units",
+            units_2024=3000,
+        ),
         rel(KANSAI, "SUPPLIES", MINI, "Kansai Compressor supplies the compressors for the Breeze Mini"),
         rel(KANSAI, "SUPPLIER_OF", NW, "Northwind Thermal has bought from the Osaka company since 2018", since=2018),
         # Numbers, culture, outlook
@@ -241,8 +353,14 @@ FACTS: dict[str, list[Fact]] = {
         rel(LIN, "來自", TAICHUNG, "台中的冷凍空調工程師林小明"),
         Prop(LIN, "occupation", "refrigeration engineer", "冷凍空調工程師林小明"),
         rel(SARA, "來自", SWEDEN, "瑞典產品設計師莎拉·霍姆"),
-        rel(LIN, "認識", SARA, "林小明在斯德哥爾摩的暖通空調展覽上認識了瑞典產品設計師莎拉·霍姆", year=2009,
-            place="斯德哥爾摩"),
+        rel(
+            LIN,
+            "認識",
+            SARA,
+            "林小明在斯德哥爾摩的暖通空調展覽上認識了瑞典產品設計師莎拉·霍姆",
+            year=2009,
+            place="斯德哥爾摩",
+        ),
         rel(LIN, "創立", NW, "林小明與莎拉·霍姆在台中共同創立北風熱能", year=2011),
         rel(SARA, "創立", NW, "林小明與莎拉·霍姆在台中共同創立北風熱能", year=2011),
         rel(NW, "創立於", TAICHUNG, "林小明與莎拉·霍姆在台中共同創立北風熱能"),
@@ -259,8 +377,15 @@ FACTS: dict[str, list[Fact]] = {
         rel(CHEN, "擔任執行長", NW, "二〇一九年，陳美玲出任執行長", since=2019),
         rel(LIN, "擔任技術長", NW, "林小明改任技術長"),
         rel(SARA, "成立", OFFICE, "莎拉·霍姆則回到瑞典成立歐洲辦公室", year=2019),
-        rel(HARBOR, "投資", NW, "港橋創投領投北風熱能的B輪募資，金額為新台幣四億元", year=2020, round="B",
-            amount="新台幣四億元"),
+        rel(
+            HARBOR,
+            "投資",
+            NW,
+            "港橋創投領投北風熱能的B輪募資，金額為新台幣四億元",
+            year=2020,
+            round="B",
+            amount="新台幣四億元",
+        ),
         rel(NW, "生產", B5, "二〇二一年，旗艦機種「微風五號」上市"),
         Prop(B5, "launched", 2021, "二〇二一年，旗艦機種「微風五號」上市"),
         # 經營團隊
@@ -349,9 +474,15 @@ def node(entity_id: str, chinese: bool, props: list[Prop]) -> dict[str, Any]:
     entity = ENTITIES[entity_id]
     name = (entity.zh if chinese else None) or entity.en
     stated = {p.key: p.value for p in props if p.node == entity_id}
-    return {"id": entity_id, "type": entity.type, "name": name,
-            "props": [{"key": "aliases", "value": entity.names()},
-                      *({"key": key, "value": value} for key, value in stated.items())]}
+    return {
+        "id": entity_id,
+        "type": entity.type,
+        "name": name,
+        "props": [
+            {"key": "aliases", "value": entity.names()},
+            *({"key": key, "value": value} for key, value in stated.items()),
+        ],
+    }
 
 
 def chunk_graph(chunk: Chunk, facts: list[Fact], chinese: bool) -> dict[str, Any]:
@@ -360,10 +491,15 @@ def chunk_graph(chunk: Chunk, facts: list[Fact], chinese: bool) -> dict[str, Any
     props = [f for f in stated if isinstance(f, Prop)]
     ids = dict.fromkeys(i for f in stated for i in ((f.src, f.dst) if isinstance(f, Rel) else (f.node,)))
     edges = {(r.src, r.type, r.dst): r for r in rels}  # one edge per triple; the last statement's props win
-    return {"index": chunk.index, "content_hash": content_hash(chunk.text),
-            "nodes": [node(i, chinese, props) for i in ids],
-            "edges": [{"src": r.src, "dst": r.dst, "type": r.type,
-                       "props": [{"key": k, "value": v} for k, v in r.props.items()]} for r in edges.values()]}
+    return {
+        "index": chunk.index,
+        "content_hash": content_hash(chunk.text),
+        "nodes": [node(i, chinese, props) for i in ids],
+        "edges": [
+            {"src": r.src, "dst": r.dst, "type": r.type, "props": [{"key": k, "value": v} for k, v in r.props.items()]}
+            for r in edges.values()
+        ],
+    }
 
 
 def build(document: str) -> dict[str, Any]:
@@ -400,7 +536,7 @@ def main(argv: list[str]) -> int:
         target.write_text(content, encoding="utf-8")
         print(target.name)
     if stale:
-        print(f"out of date: {', '.join(stale)}; run python -m infra.samples.build_graphs", file=sys.stderr)
+        print(f"out of date: {', '.join(stale)}; run python -m infra.demo.samples.build_graphs", file=sys.stderr)
         return 1
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 import time
 import uuid
@@ -12,7 +13,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
+INFRA = Path(__file__).resolve().parents[1]
+FUNCTIONS = INFRA.parent / "functions"
+ENV_FILE = INFRA / "env.local.json"  # the file `sam local invoke --env-vars` reads
 
 
 def load_function(name: str) -> ModuleType:
@@ -63,18 +66,61 @@ def invoke_raw(function: str, event: dict[str, Any], *, timeout_s: float = 900.0
     return load_function(function).handler(event, LocalLambdaContext(timeout_s=timeout_s))
 
 
+class execution_environment:
+    """Set environment variables for in-process invokes, as a new deployment would: fresh settings and
+    clients. On exit the clients are closed (releasing the embedded qdrant folder lock and the graph
+    connections) and the variables restored."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values: dict[str, str] = values
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        from gateway_core.registry import registry
+        from gateway_core.settings import reset_settings
+
+        for name, value in self.values.items():
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = value
+        reset_settings()
+        registry.reset()
+
+    def __exit__(self, *_: object) -> None:
+        from gateway_core import runtime
+        from gateway_core.registry import registry
+        from gateway_core.settings import reset_settings
+
+        runtime.run(registry.aclose())
+        for name, value in self.saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        reset_settings()
+
+
+def load_env_file(function: str, path: Path = ENV_FILE) -> dict[str, str]:
+    """Set the variables of a SAM `--env-vars` file that are not set already; return the ones it set.
+
+    `Parameters` applies to every function, `<Name>Function` (e.g. `ChatFunction`) to one and wins over it,
+    as with `sam local invoke`. A variable set to an empty value counts as unset, as in the settings.
+    """
+    document = json.loads(path.read_text(encoding="utf-8"))
+    values = {**document.get("Parameters", {}), **document.get(f"{function.capitalize()}Function", {})}
+    applied = {name: str(value) for name, value in values.items() if not os.environ.get(name)}
+    os.environ.update(applied)
+    return applied
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m infra.invoke <function> <event.json>`: what `sam local invoke` does, without Docker."""
+    """`python -m infra.local.invoke <function> <event.json>`: what `sam local invoke` does, without Docker."""
     import argparse
-    import os
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("function", choices=sorted(p.name for p in FUNCTIONS.iterdir() if p.is_dir()))
     parser.add_argument("event", type=Path)
     args = parser.parse_args(argv)
-    env_file = Path(__file__).parent / "env.local.json"
-    for name, value in json.loads(env_file.read_text())["Parameters"].items():
-        os.environ.setdefault(name, value)
+    load_env_file(args.function)
     event = json.loads(args.event.read_text(encoding="utf-8"))
     result = invoke_raw(args.function, event, timeout_s=29.0)
     print(json.dumps(result, indent=2, ensure_ascii=False))

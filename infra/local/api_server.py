@@ -9,19 +9,26 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Self
 
 import uvicorn
 from fastapi import FastAPI
 
 from gateway_core.http import create_app
 from gateway_core.registry import registry
-from gateway_core.routers import chat, graph, openai_compat, retrieve
+from gateway_core.routers import answer, chat, graph, openai_compat, retrieve
 
 
 def build_app() -> FastAPI:
     """Every router, as template.yaml routes them to the chat, retrieve and extract functions."""
-    app = create_app(chat.router, openai_compat.router, retrieve.router, graph.router,
-                     title="GraphRAG gateway (local)")
+    app = create_app(
+        chat.router,
+        openai_compat.router,
+        retrieve.router,
+        answer.router,
+        graph.router,
+        title="GraphRAG gateway (local)",
+    )
     # A long-lived server, unlike Lambda, closes its clients when it stops.
     app.router.on_shutdown.append(registry.aclose)
     return app
@@ -43,7 +50,7 @@ class BackgroundServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="local-api", daemon=True)
 
-    def __enter__(self) -> BackgroundServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:

@@ -26,15 +26,18 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("API_KEYS", f"{DEV_KEY}:default")
         os.environ.setdefault("QDRANT_PATH", ".data/dev/qdrant")
         if not (os.environ.get("FALKORDB_URL") or os.environ.get("NEO4J_URI")):
-            from infra.falkordb_server import LocalFalkorDB
+            from infra.local.falkordb_server import LocalFalkorDB
 
             falkordb = stack.enter_context(LocalFalkorDB())
             os.environ["FALKORDB_URL"] = falkordb.url
             print(f"FalkorDB on {falkordb.url}", flush=True)
-        from infra.local_api import build_app
+        from infra.local.api_server import build_app
 
-        print(f"GraphRAG gateway on http://127.0.0.1:{args.port}  (docs: /docs, API key: "
-              f"{'from API_KEYS' if os.environ['API_KEYS'] != f'{DEV_KEY}:default' else DEV_KEY})", flush=True)
+        print(
+            f"GraphRAG gateway on http://127.0.0.1:{args.port}  (docs: /docs, API key: "
+            f"{'from API_KEYS' if os.environ['API_KEYS'] != f'{DEV_KEY}:default' else DEV_KEY})",
+            flush=True,
+        )
         try:
             uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="info")
         except OSError as exc:

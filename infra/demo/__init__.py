@@ -1,0 +1,1 @@
+"""`make demo`: the whole flow through the real handlers, with its sample documents."""

@@ -1,0 +1,1 @@
+"""Deployment helpers (package sizes for Lambda)."""
