@@ -6,13 +6,13 @@ so it never reaches a store.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, FiniteFloat, field_validator
+from pydantic import AfterValidator, BaseModel, Field, FiniteFloat, field_validator
 
 MAX_IDENTIFIER = 64
 # Set by the store itself; a caller's props cannot overwrite them.
-RESERVED_KEYS = frozenset({"id", "tenant", "type", "name", "sources"})
+RESERVED_KEYS = frozenset({"id", "tenant", "type", "name", "sources", "name_keys"})
 
 
 def is_identifier(name: str) -> bool:
@@ -30,19 +30,26 @@ def check_identifier(name: str) -> str:
     return name
 
 
+# A label, relation type or property key. The JSON Schema pattern is for readers of the published
+# schema; the validator (str.isidentifier) is what decides.
+Identifier = Annotated[
+    str,
+    Field(max_length=MAX_IDENTIFIER, json_schema_extra={"pattern": r"^[^\W\d]\w*$"}),
+    AfterValidator(check_identifier),
+]
+
 # Stored natively: FalkorDB and Neo4j both keep primitives and lists of primitives.
 Scalar = str | int | FiniteFloat | bool
 Value = Scalar | None | list[Scalar]
 
 
 class Prop(BaseModel):
-    key: str
+    key: Identifier
     value: Value
 
     @field_validator("key")
     @classmethod
-    def _valid_key(cls, key: str) -> str:
-        check_identifier(key)
+    def _not_reserved(cls, key: str) -> str:
         if key in RESERVED_KEYS:
             raise ValueError(f"{key!r} is reserved and cannot be set through props")
         return key
@@ -58,32 +65,30 @@ class Prop(BaseModel):
 
 class Node(BaseModel):
     id: str = Field(min_length=1, max_length=512)
-    type: str
+    type: Identifier
     name: str | None = Field(default=None, max_length=1024)
     props: list[Prop] = []
-
-    @field_validator("type")
-    @classmethod
-    def _valid_type(cls, value: str) -> str:
-        return check_identifier(value)
 
 
 class Edge(BaseModel):
     src: str = Field(min_length=1, max_length=512)
     dst: str = Field(min_length=1, max_length=512)
-    type: str
+    type: Identifier
     props: list[Prop] = []
     sources: list[str] = []
 
-    @field_validator("type")
-    @classmethod
-    def _valid_type(cls, value: str) -> str:
-        return check_identifier(value)
-
 
 class GraphData(BaseModel):
+    """Nodes and edges extracted from text; types and property keys are identifiers (letters of any script,
+    digits and _, not starting with a digit, at most 64 characters)."""
+
     nodes: list[Node] = Field(default=[], max_length=10_000)
     edges: list[Edge] = Field(default=[], max_length=20_000)
+
+
+def extraction_schema() -> dict[str, Any]:
+    """The JSON Schema of `GraphData`: what extractors are asked for (published as schemas/graph.schema.json)."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **GraphData.model_json_schema()}
 
 
 class SubgraphNode(BaseModel):
@@ -102,3 +107,9 @@ class SubgraphEdge(BaseModel):
 class Subgraph(BaseModel):
     nodes: list[SubgraphNode] = []
     edges: list[SubgraphEdge] = []
+
+
+if __name__ == "__main__":  # prints the published schema: python -m gateway_core.models.graph
+    import json
+
+    print(json.dumps(extraction_schema(), indent=2, ensure_ascii=False))

@@ -1,7 +1,8 @@
 """Knowledge-graph extraction from text with racing providers.
 
 Each provider is asked for nodes and edges as JSON, validated against the
-published schema (`schemas/graph.schema.json`, hashed into `schema_hash`).
+models' schema (`models.graph.extraction_schema`, published as
+`schemas/graph.schema.json` and hashed into `schema_hash`).
 The first acceptable answer wins and the calls still in flight are cancelled
 (see racing.py); an answer is acceptable when it parses, validates (or, with
 `strict`, validates after pruning what does not), and meets min_nodes /
@@ -15,14 +16,13 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..clients import llm
 from ..errors import ApiError, Unprocessable
-from ..models.graph import Edge, GraphData, Node
+from ..models.graph import Edge, GraphData, Node, extraction_schema
 from ..racing import AllProvidersFailed, Strategy, first_acceptable
 from ..settings import ProviderConfig, get_settings
 
@@ -48,12 +48,13 @@ Answer to repair:
 
 @lru_cache(maxsize=1)
 def schema_text() -> str:
-    return resources.files("gateway_core.schemas").joinpath("graph.schema.json").read_text(encoding="utf-8")
+    """The schema as the prompt shows it: compact, from the models themselves."""
+    return json.dumps(extraction_schema(), ensure_ascii=False, separators=(",", ":"))
 
 
 @lru_cache(maxsize=1)
 def schema_hash() -> str:
-    canonical = json.dumps(json.loads(schema_text()), sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(extraction_schema(), sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
