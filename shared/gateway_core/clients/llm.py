@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..deadline import current as current_deadline
-from ..errors import BadRequest, DeadlineExceeded, NotConfigured, UpstreamError
+from ..errors import BadRequest, NotConfigured, UpstreamError
 from ..registry import registry
 from ..settings import ProviderConfig, get_settings
+from ..upstream import Classifier, external_call, mapped_failure, openai_errors
 
 NOT_CONFIGURED = (
     "No LLM provider is configured. Set LLM_PROVIDERS to a JSON list of "
@@ -102,7 +103,6 @@ async def complete(
     timeout: float | None = None,
 ) -> Completion:
     """One chat completion from one provider, within the request's remaining budget."""
-    import openai
 
     budget = timeout if timeout is not None else current_deadline().timeout()
     options: dict[str, Any] = {}
@@ -116,22 +116,10 @@ async def complete(
         else:  # the endpoint has no JSON mode: ask in words, and check the answer anyway
             messages = [{"role": "system", "content": "Answer with a single JSON object only."}, *messages]
     started = time.perf_counter()
-    try:
-        async with asyncio.timeout(budget):
-            response = await client_for(provider).chat.completions.create(
-                model=provider.model, messages=messages, timeout=budget, **options
-            )
-    except (TimeoutError, openai.APITimeoutError) as exc:
-        raise DeadlineExceeded(f"Provider '{provider.name}' did not answer within {budget:.1f} s.") from exc
-    except openai.APIStatusError as exc:
-        raise UpstreamError(
-            f"Provider '{provider.name}' answered HTTP {exc.status_code}: {_short(exc.message)}",
-            details={"provider": provider.name, "status": exc.status_code},
-        ) from exc
-    except openai.APIConnectionError as exc:
-        raise UpstreamError(
-            f"Provider '{provider.name}' is unreachable at {provider.base_url}.", details={"provider": provider.name}
-        ) from exc
+    async with external_call(_system(provider), budget, _errors(provider)):
+        response = await client_for(provider).chat.completions.create(
+            model=provider.model, messages=messages, timeout=budget, **options
+        )
     choice = response.choices[0] if response.choices else None
     return Completion(
         provider=provider.name,
@@ -156,10 +144,6 @@ def parse_json_answer(provider: str, text: str) -> Any:
     if not isinstance(value, dict | list):
         raise InvalidJsonAnswer(provider, text)
     return value
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class CompletionStream:
@@ -242,20 +226,13 @@ async def open_stream(
 
 
 def _stream_failure(provider: ProviderConfig, budget: float, exc: Exception) -> Exception:
-    """The gateway's error for a failed streamed call (the same wording as `complete`)."""
-    import openai
+    """The gateway's error for a failed streamed call (the same mapping as `complete`)."""
+    return mapped_failure(_system(provider), budget, exc, _errors(provider))
 
-    if isinstance(exc, TimeoutError | openai.APITimeoutError):
-        return DeadlineExceeded(f"Provider '{provider.name}' did not answer within {budget:.1f} s.")
-    if isinstance(exc, openai.APIStatusError):
-        return UpstreamError(
-            f"Provider '{provider.name}' answered HTTP {exc.status_code}: {_short(exc.message)}",
-            details={"provider": provider.name, "status": exc.status_code},
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamError(
-            f"Provider '{provider.name}' is unreachable at {provider.base_url}.", details={"provider": provider.name}
-        )
-    if isinstance(exc, openai.APIError):  # an error event inside the stream
-        return UpstreamError(f"Provider '{provider.name}' failed while streaming: {_short(exc.message)}")
-    return exc
+
+def _system(provider: ProviderConfig) -> str:
+    return f"Provider '{provider.name}'"
+
+
+def _errors(provider: ProviderConfig) -> Classifier:
+    return openai_errors(_system(provider), where=provider.base_url, details={"provider": provider.name})

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 
 from ..deadline import current as current_deadline
-from ..errors import DeadlineExceeded, UpstreamError
+from ..errors import UpstreamError
 from ..registry import registry
 from ..settings import get_settings
+from ..upstream import external_call, httpx_errors
 from .embeddings import get_embedder
 
 
@@ -38,15 +39,10 @@ async def rerank_http(query: str, documents: Sequence[str], top_n: int) -> list[
     assert url
     client = registry.get("reranker:http", _http_client)
     budget = current_deadline().timeout()
-    try:
-        async with asyncio.timeout(budget):
-            response = await client.post(
-                url, json={"query": query, "documents": list(documents), "top_n": top_n}, timeout=budget
-            )
-    except (TimeoutError, httpx.TimeoutException) as exc:
-        raise DeadlineExceeded("The reranker did not answer in time.") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"The reranker is unreachable: {type(exc).__name__}.") from exc
+    async with external_call("The reranker", budget, httpx_errors("The reranker")):
+        response = await client.post(
+            url, json={"query": query, "documents": list(documents), "top_n": top_n}, timeout=budget
+        )
     if response.status_code >= 400:
         raise UpstreamError(
             f"The reranker answered HTTP {response.status_code}.", details={"status": response.status_code}
