@@ -1,4 +1,4 @@
-"""API keys, each mapped to a tenant (DESIGN "Tenants").
+"""API keys, each mapped to a tenant (docs/architecture.md, "Tenants").
 
 Keys come from API_KEYS (`key[:tenant],...`) or, in production, from a Secrets
 Manager secret (API_KEYS_SECRET) or an SSM parameter (API_KEYS_PARAM) holding

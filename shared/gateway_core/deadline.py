@@ -1,4 +1,4 @@
-"""Request budgets (design rule 4).
+"""Request budgets (docs/architecture.md, rule 4).
 
 Each request gets a budget from the Lambda context's remaining time (minus a
 safety margin) or REQUEST_TIMEOUT_S; every downstream call receives what is

@@ -1,4 +1,4 @@
-"""Try several providers for one answer: race, hedge or sequential (design rule 5).
+"""Try several providers for one answer: race, hedge or sequential (docs/architecture.md, rule 5).
 
 The first acceptable answer returns at once and every call still in flight is
 cancelled (`asyncio.gather` would wait for the slowest: the predecessor's bug).

@@ -1,4 +1,4 @@
-"""Lazily created clients, reused across warm invocations (design rules 1-2).
+"""Lazily created clients, reused across warm invocations (docs/architecture.md, rules 1-2).
 
 A client is built on first use, never at import. Async clients are bound to
 the event loop that created them, so the registry remembers that loop: if it

@@ -1,4 +1,4 @@
-"""One event loop per execution environment (design rule 2).
+"""One event loop per execution environment (docs/architecture.md, rule 2).
 
 Mangum reuses the current loop across invocations, and Powertools' async batch
 processing does too; both find this loop through asyncio.get_event_loop().

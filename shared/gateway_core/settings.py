@@ -67,10 +67,16 @@ class Settings(BaseSettings):
     falkordb_url: str | None = None
     graph_name: str = "kg"
 
+    # --- retrieval ----------------------------------------------------------
+    # Dense candidates that enter the graph ranking (with the passages the seeds' facts cite).
+    retrieve_dense_candidates: int = 20
+    # Neighbourhood the graph ranking reads: facts per entity and in total.
+    retrieve_graph_fan_out: int = 25
+    retrieve_graph_limit: int = 400
+
     # --- requests ---------------------------------------------------------
     request_timeout_s: float = 25.0
     deadline_margin_s: float = 0.5
-    max_body_bytes: int = 6_000_000
 
     # --- ingestion ----------------------------------------------------------
     idempotency_table: str | None = None
@@ -81,9 +87,6 @@ class Settings(BaseSettings):
     extract_concurrency: int = 4
     chunk_size: int = 800
     chunk_overlap: int = 120
-
-    # --- observability ------------------------------------------------------
-    service_name: str = Field(default="graphrag-gateway", alias="POWERTOOLS_SERVICE_NAME")
 
     @property
     def graph_backend(self) -> Literal["neo4j", "falkordb"] | None:

