@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -196,3 +197,23 @@ def test_the_chat_function_creates_the_stores_only_when_the_rag_model_is_asked(l
         "chat", http_event("POST", "/v1/chat/completions", {"model": "graphrag", "messages": messages}, api_key=ACME)
     )
     assert rag.status == 200 and registry.peek("vector_store") is not None
+
+
+def sse_events(text: str) -> list[dict]:
+    return [json.loads(line.removeprefix("data: ")) for line in text.splitlines() if line.startswith("data: ")]
+
+
+def test_a_stream_falls_back_to_the_next_provider_before_its_first_word(fake_llm, monkeypatch):
+    reconfigure(monkeypatch, LLM_PROVIDERS=provider_env(fake_llm, "alpha", "beta"), LLM_MAX_RETRIES="0")
+    index(DOC_EN)
+    fake_llm.script("alpha", Error(500))
+    fake_llm.script("beta", Reply("Founded in 2011 [1]."))
+    events = sse_events(call({"query": "When was Northwind founded?", "stream": True}).text)
+    assert "".join(e.get("delta", "") for e in events) == "Founded in 2011 [1]." and events[-1]["provider"] == "beta"
+
+
+def test_a_stream_whose_llm_fails_ends_with_the_passages_and_degraded(llm):
+    index(DOC_EN)
+    llm.set_default("alpha", Error(500))
+    events = sse_events(call({"query": "Who founded Northwind Thermal?", "stream": True}).text)
+    assert "founded in 2011" in events[0]["delta"] and events[-1]["degraded"][-1].startswith("llm: Provider 'alpha'")

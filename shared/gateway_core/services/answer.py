@@ -318,6 +318,7 @@ async def answer(prepared: Prepared) -> AnswerResult:
             ),
         )
     except ApiError as exc:
+        prepared.timings_ms["generate"] = _ms_since(started)
         return passages_only(prepared, exc.message)
     prepared.timings_ms["generate"] = _ms_since(started)
     completion = result.completion
@@ -338,6 +339,7 @@ async def answer_events(prepared: Prepared) -> AsyncIterator[Delta | Done]:
     try:
         stream = await open_answer_stream(prepared)
     except ApiError as exc:
+        prepared.timings_ms["generate"] = _ms_since(started)
         async for event in _at_once(passages_only(prepared, exc.message)):
             yield event
         return
