@@ -63,52 +63,74 @@ async def first_acceptable(
     """Return the first call that does not raise; raise AllProvidersFailed if none succeeds."""
     if not providers:
         raise AllProvidersFailed([])
-    delay = {"race": 0.0, "hedge": hedge_delay, "sequential": math.inf}[strategy]
-    waiting = list(providers)
-    running: dict[asyncio.Task[T], tuple[P, float]] = {}
-    attempts: list[Attempt] = []
-    origin = time.perf_counter()
-    last_launch = origin
-
-    def launch() -> None:
-        nonlocal last_launch
-        provider = waiting.pop(0)
-        last_launch = time.perf_counter()
-        running[asyncio.ensure_future(call(provider))] = (provider, last_launch)
-
-    def record(provider: P, started: float, outcome: Literal["ok", "error", "cancelled"], error: str | None) -> None:
-        now = time.perf_counter()
-        attempts.append(
-            Attempt(
-                name(provider), outcome, round((started - origin) * 1000, 1), round((now - started) * 1000, 1), error
-            )
-        )
-
+    race = _Race(providers, call, name, delay={"race": 0.0, "hedge": hedge_delay, "sequential": math.inf}[strategy])
     try:
-        launch()
-        while running:
-            while waiting and delay == 0.0:
-                launch()
-            timeout = None
-            if waiting and delay != math.inf:
-                timeout = max(0.0, last_launch + delay - time.perf_counter())
-            done, _ = await asyncio.wait(running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        race.launch()
+        while race.running:
+            race.launch_due()
+            done, _ = await asyncio.wait(race.running, timeout=race.wait_s(), return_when=asyncio.FIRST_COMPLETED)
             if not done:  # the hedge delay passed with nothing back yet
-                launch()
+                race.launch()
                 continue
-            for task in done:
-                provider, started = running.pop(task)
-                error = task.exception()
-                if error is None:
-                    record(provider, started, "ok", None)
-                    return Outcome(name(provider), task.result(), attempts)
-                record(provider, started, "error", describe(error))
-            if not running and waiting:
-                launch()
-        raise AllProvidersFailed(attempts)
+            winner = race.collect(done)
+            if winner is not None:
+                return winner
+            if not race.running and race.waiting:  # all running ones failed: do not wait for the delay
+                race.launch()
+        raise AllProvidersFailed(race.attempts)
     finally:
-        for task, (provider, started) in running.items():
+        await race.cancel_the_rest()
+
+
+class _Race(Generic[P, T]):
+    """The bookkeeping of one `first_acceptable`: who waits, who runs, what happened to each."""
+
+    def __init__(
+        self, providers: Sequence[P], call: Callable[[P], Awaitable[T]], name: Callable[[P], str], delay: float
+    ) -> None:
+        self.waiting = list(providers)
+        self.running: dict[asyncio.Task[T], tuple[P, float]] = {}
+        self.attempts: list[Attempt] = []
+        self._call, self._name, self._delay = call, name, delay
+        self._origin = self._last_launch = time.perf_counter()
+
+    def launch(self) -> None:
+        provider = self.waiting.pop(0)
+        self._last_launch = time.perf_counter()
+        self.running[asyncio.ensure_future(self._call(provider))] = (provider, self._last_launch)
+
+    def launch_due(self) -> None:
+        """With no delay (race), every waiting provider starts at once."""
+        while self.waiting and self._delay == 0.0:
+            self.launch()
+
+    def wait_s(self) -> float | None:
+        """How long to wait for an answer before the next provider is due (None: until one answers)."""
+        if not self.waiting or self._delay == math.inf:
+            return None
+        return max(0.0, self._last_launch + self._delay - time.perf_counter())
+
+    def collect(self, done: set[asyncio.Task[T]]) -> Outcome[T] | None:
+        """Record finished calls; the first success is the outcome."""
+        for task in done:
+            provider, started = self.running.pop(task)
+            error = task.exception()
+            if error is None:
+                self._record(provider, started, "ok", None)
+                return Outcome(self._name(provider), task.result(), self.attempts)
+            self._record(provider, started, "error", describe(error))
+        return None
+
+    async def cancel_the_rest(self) -> None:
+        for task, (provider, started) in self.running.items():
             task.cancel()
-            record(provider, started, "cancelled", None)
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+            self._record(provider, started, "cancelled", None)
+        if self.running:
+            await asyncio.gather(*self.running, return_exceptions=True)
+
+    def _record(
+        self, provider: P, started: float, outcome: Literal["ok", "error", "cancelled"], error: str | None
+    ) -> None:
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        since_origin_ms = round((started - self._origin) * 1000, 1)
+        self.attempts.append(Attempt(self._name(provider), outcome, since_origin_ms, elapsed_ms, error))
