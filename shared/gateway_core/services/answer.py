@@ -363,10 +363,11 @@ async def open_answer_stream(prepared: Prepared) -> llm.CompletionStream:
     """The first provider (by the request's strategy) whose stream starts with text; the others are cancelled."""
     budget = generation_budget()
     failures: dict[str, ApiError] = {}
+    opened: list[llm.CompletionStream] = []
 
     async def open_one(provider: ProviderConfig) -> llm.CompletionStream:
         try:
-            return await llm.open_stream(
+            stream = await llm.open_stream(
                 provider,
                 prepared.messages,
                 temperature=prepared.options.temperature,
@@ -376,6 +377,8 @@ async def open_answer_stream(prepared: Prepared) -> llm.CompletionStream:
         except ApiError as exc:
             failures[provider.name] = exc
             raise
+        opened.append(stream)
+        return stream
 
     try:
         outcome = await first_acceptable(
@@ -385,6 +388,9 @@ async def open_answer_stream(prepared: Prepared) -> llm.CompletionStream:
         if len(failures) == 1:
             raise next(iter(failures.values())) from None
         raise UpstreamError(f"Every provider failed: {exc}") from None
+    for stream in opened:  # two that started in the same instant: only the winner is read
+        if stream is not outcome.value:
+            await stream.aclose()
     return outcome.value
 
 
