@@ -156,7 +156,7 @@ def test_invalid_bodies_are_422_with_field_errors(body, field):
     assert response.status == 422
     payload = response.json()
     assert payload["error"] == "validation_error"
-    assert any(detail["loc"] == field for detail in payload["details"]), payload
+    assert [detail["loc"] for detail in payload["details"]] == [field], payload
 
 
 def test_malformed_json_body_is_422():
@@ -173,14 +173,17 @@ def test_unknown_route_is_404_json():
 
 
 def test_five_invocations_create_each_client_once_on_one_loop(one_provider):
-    clients, loops = set(), set()
+    clients, loops = [], []
     for _ in range(5):
         response = invoke("chat", chat_event({"messages": USER}))
         assert response.status == 200, response.text
-        clients.add(id(registry.peek("llm:alpha")))
-        loops.add(id(runtime.event_loop()))
+        clients.append(registry.peek("llm:alpha"))
+        loops.append(runtime.event_loop())
     assert registry.created["llm:alpha"] == 1
-    assert len(clients) == 1 and len(loops) == 1
+    assert clients[0] is not None  # the client exists after the first call ...
+    assert [client is clients[0] for client in clients] == [True] * 5  # ... and every later call reuses it
+    assert not loops[0].is_closed()
+    assert [loop is loops[0] for loop in loops] == [True] * 5
     assert len(one_provider.requests_for("alpha")) == 5
 
 
