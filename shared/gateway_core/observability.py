@@ -8,6 +8,10 @@ logged: auth only ever appends the tenant.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -16,6 +20,8 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "GraphRAGGateway")
 
 logger = Logger(service=SERVICE, utc=True)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+T = TypeVar("T")
 
 
 def bind_request(**keys: object) -> None:
@@ -26,3 +32,30 @@ def bind_request(**keys: object) -> None:
 
 def bind(**keys: object) -> None:
     logger.thread_safe_append_keys(**keys)
+
+
+class Stopwatch:
+    """Wall time per named stage, in ms, for a response's or a log line's `timings_ms`."""
+
+    def __init__(self) -> None:
+        self.timings_ms: dict[str, float] = {}
+        self._origin = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings_ms[name] = _ms_since(started)
+
+    async def time(self, name: str, work: Awaitable[T]) -> T:
+        with self.stage(name):
+            return await work
+
+    def total_ms(self) -> float:
+        return _ms_since(self._origin)
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -9,12 +9,12 @@ Every step is idempotent, so a retried or redelivered record changes nothing.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dependencies
-from ..observability import logger, metrics
+from ..deadline import current as current_deadline
+from ..observability import Stopwatch, logger, metrics
 from ..settings import get_settings
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
@@ -42,14 +42,6 @@ def chunk_id(doc_id: str, chunk: Chunk) -> str:
     return f"{doc_id}#{chunk.index}@{content_hash(chunk.text)[:8]}"
 
 
-class _Timer:
-    def __init__(self, report: IngestReport) -> None:
-        self.report = report
-
-    def stage(self, name: str, started: float) -> None:
-        self.report.timings_ms[name] = round((time.perf_counter() - started) * 1000, 1)
-
-
 def graph_status() -> str | None:
     """None when the graph can be extracted, else why it is skipped."""
     if dependencies.graph_store() is None:
@@ -69,66 +61,75 @@ async def ingest_document(
     content_type: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> IngestReport:
-    settings = get_settings()
+    """Parse, chunk, extract what changed, index, and forget what vanished; within the current deadline."""
     report = IngestReport(doc_id=doc_id, tenant=tenant)
-    timer = _Timer(report)
-
-    started = time.perf_counter()
-    parsed = await asyncio.to_thread(parse_document, data, filename=filename, content_type=content_type)
-    chunks = await asyncio.to_thread(chunk_text, parsed.text, size=settings.chunk_size, overlap=settings.chunk_overlap)
-    timer.stage("parse_chunk", started)
-    report.chunks = len(chunks)
-
-    store = dependencies.vector_store()
-    existing = await store.payloads(
-        collection_name(None), tenant=tenant, doc_id=doc_id, fields=("chunk_id", "entity_ids")
-    )
-    known = {p["chunk_id"]: p.get("entity_ids") or [] for p in existing.values() if p.get("chunk_id")}
+    watch = Stopwatch()
+    with watch.stage("parse_chunk"):
+        chunks = await _parse_and_chunk(data, filename, content_type)
     ids = [chunk_id(doc_id, chunk) for chunk in chunks]
-    changed = [(cid, chunk) for cid, chunk in zip(ids, chunks) if cid not in known]
-    report.chunks_changed = len(changed)
+    known = await _known_chunks(tenant, doc_id)
+    changed = [(cid, chunk) for cid, chunk in zip(ids, chunks, strict=True) if cid not in known]
+    report.chunks, report.chunks_changed = len(chunks), len(changed)
 
     entity_ids = dict(known)
     skipped = graph_status()
     if skipped:
         report.graph = skipped
     elif changed:
-        started = time.perf_counter()
-        entity_ids.update(await _extract_and_upsert(tenant, changed, report))
-        timer.stage("graph", started)
+        with watch.stage("graph"):
+            entity_ids.update(await _extract_and_upsert(tenant, changed, report))
 
-    started = time.perf_counter()
-    if chunks:
-        await index_chunks(
-            tenant,
-            [
-                ChunkInput(
-                    doc_id=doc_id,
-                    text=chunk.text,
-                    chunk_id=cid,
-                    chunk_index=chunk.index,
-                    source=source,
-                    metadata=metadata or {},
-                    entity_ids=entity_ids.get(cid, []),
-                )
-                for cid, chunk in zip(ids, chunks)
-            ],
-            replace=True,
-        )
-        timer.stage("index", started)
-    else:  # an empty new version: nothing of the old one may stay
-        await delete_document(tenant, doc_id)
-
-    vanished = [cid for cid in known if cid not in set(ids)]
-    report.chunks_removed = len(vanished)
-    graph = dependencies.graph_store()
-    if vanished and graph is not None:
-        await graph.delete_sources(tenant, vanished)
+    with watch.stage("index"):
+        inputs = [
+            ChunkInput(
+                doc_id=doc_id,
+                text=chunk.text,
+                chunk_id=cid,
+                chunk_index=chunk.index,
+                source=source,
+                metadata=metadata or {},
+                entity_ids=entity_ids.get(cid, []),
+            )
+            for cid, chunk in zip(ids, chunks, strict=True)
+        ]
+        await _index(tenant, doc_id, inputs)
+    report.chunks_removed = await _forget_vanished(tenant, [cid for cid in known if cid not in set(ids)])
+    report.timings_ms = watch.timings_ms
 
     metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
     metrics.add_metric(name="ChunksIndexed", unit="Count", value=report.chunks_changed)
     logger.info("document ingested", extra={"document": report.as_dict()})
     return report
+
+
+async def _parse_and_chunk(data: bytes, filename: str, content_type: str | None) -> list[Chunk]:
+    """Off the event loop: parsing a PDF or chunking a long text is CPU work."""
+    settings = get_settings()
+    parsed = await asyncio.to_thread(parse_document, data, filename=filename, content_type=content_type)
+    return await asyncio.to_thread(chunk_text, parsed.text, size=settings.chunk_size, overlap=settings.chunk_overlap)
+
+
+async def _known_chunks(tenant: str, doc_id: str) -> dict[str, list[str]]:
+    """The indexed version's chunk ids, each with the entity ids extracted from it."""
+    existing = await dependencies.vector_store().payloads(
+        collection_name(None), tenant=tenant, doc_id=doc_id, fields=("chunk_id", "entity_ids")
+    )
+    return {p["chunk_id"]: p.get("entity_ids") or [] for p in existing.values() if p.get("chunk_id")}
+
+
+async def _index(tenant: str, doc_id: str, inputs: list[ChunkInput]) -> None:
+    if inputs:
+        await index_chunks(tenant, inputs, replace=True)
+    else:  # an empty new version: nothing of the old one may stay
+        await delete_document(tenant, doc_id)
+
+
+async def _forget_vanished(tenant: str, vanished: list[str]) -> int:
+    """Facts only the vanished chunks stated go with them (their points went with `replace`)."""
+    graph = dependencies.graph_store()
+    if vanished and graph is not None:
+        await graph.delete_sources(tenant, vanished, timeout=current_deadline().timeout())
+    return len(vanished)
 
 
 async def _extract_and_upsert(
@@ -143,7 +144,7 @@ async def _extract_and_upsert(
     async def one(cid: str, chunk: Chunk) -> tuple[str, list[str]]:
         async with limit:
             extraction = await extract_graph(chunk.text, options)
-            await graph.upsert(tenant, extraction.graph, sources=[cid])
+            await graph.upsert(tenant, extraction.graph, sources=[cid], timeout=current_deadline().timeout())
         report.entities += len(extraction.graph.nodes)
         report.relations += len(extraction.graph.edges)
         return cid, [node.id for node in extraction.graph.nodes]

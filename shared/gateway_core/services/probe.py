@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..clients import llm
 from ..deadline import current as current_deadline
 from ..errors import ApiError
+from ..observability import Stopwatch
 
 PROBE_MESSAGES = [{"role": "user", "content": 'Reply with the JSON object {"ok": true, "probe": "graph"}.'}]
 
@@ -26,7 +26,7 @@ async def probe(options: ProbeOptions) -> dict[str, Any]:
     """The probe's report; a failing provider is reported (`ok: false`, `error`), not raised."""
     provider = llm.resolve(options.model)[0]
     timeout = current_deadline().timeout(cap=options.timeout)
-    started = time.perf_counter()
+    watch = Stopwatch()
     report: dict[str, Any] = {"ok": True, "mode": "json" if options.strict_json else "text", "provider": provider.name}
     try:
         completion = await llm.complete(
@@ -42,5 +42,5 @@ async def probe(options: ProbeOptions) -> dict[str, Any]:
             report["text"] = completion.text
     except ApiError as exc:
         report.update(ok=False, error=exc.body())
-    report["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    report["latency_ms"] = watch.total_ms()
     return report
