@@ -8,8 +8,10 @@
 3. without an LLM, finds each document's chunk ids through the real /search
    handler and loads the shipped per-chunk graphs through the real
    /graph/upsert handler; with LLM_PROVIDERS set, ingestion extracted them;
-4. asks the sample questions through the real /retrieve handler (and, with an
-   LLM, /chat), printing hits with citations, graph facts and timings.
+4. asks the sample questions through the real /answer handler, printing the
+   retrieved passages with citations, graph facts and timings, and the answer
+   with its sources (without an LLM, /answer returns the passages, and the
+   demo says that an LLM would answer from them).
 It stops everything it started and exits non-zero if any step fails.
 """
 
@@ -114,14 +116,14 @@ def run_demo(progress: Progress, data_dir: Path = DATA) -> DemoResult:
             progress("Graph: no LLM configured, loading the shipped graphs through /graph/upsert")
             result.graph_loaded = load_shipped_graphs(documents, progress)
 
-        progress("Asking the sample questions through /retrieve")
+        progress("Asking the sample questions through /answer")
         for item in questions():
             result.answers.append(ask(item, progress))
     return result
 
 
 def llm_configured() -> bool:
-    """Whether LLM_PROVIDERS names a provider (then ingestion extracts the graph and /chat answers)."""
+    """Whether LLM_PROVIDERS names a provider (then ingestion extracts the graph and a model writes the answers)."""
     return bool(json.loads(os.environ.get("LLM_PROVIDERS") or "[]"))
 
 
@@ -198,26 +200,33 @@ def call(function: str, method: str, path: str, body: dict[str, Any]) -> Any:
 
 def ask(item: dict[str, Any], progress: Progress) -> dict[str, Any]:
     question = item["question"]
-    body = call("retrieve", "POST", "/retrieve", {"query": question, "top_k": 5, "max_hops": 3, "expand_hits": True})
-    answer = {"question": question, "retrieve": body}
+    body = call("retrieve", "POST", "/answer", {"query": question, "top_k": 5, "max_hops": 3, "expand_hits": True})
+    answer = {"question": question, "retrieve": retrieval_of(body), "answer": body}
     if not progress.quiet:
-        print_answer(question, body)
-    if llm_configured():
-        answer["chat"] = chat_answer(question, body)
-        if not progress.quiet:
-            print(f"    Answer: {answer['chat']}")
+        print_answer(question, answer["retrieve"])
+        print_generated(body)
     return answer
 
 
-def chat_answer(question: str, retrieved: dict[str, Any]) -> str:
-    context = "\n\n".join(f"[{i + 1}] {hit['text']}" for i, hit in enumerate(retrieved["hits"]))
-    facts = "\n".join(fact_lines(retrieved["subgraph"], question + context, limit=40))
-    messages = [
-        {"role": "system", "content": "Answer from the context only, in the question's language; cite [n]."},
-        {"role": "user", "content": f"Context:\n{context}\n\nGraph facts:\n{facts}\n\nQuestion: {question}"},
-    ]
-    model = "rag-answer" if "rag-answer" in os.environ.get("MODEL_ALIASES", "") else None
-    return str(call("chat", "POST", "/chat", {"messages": messages, "model": model})["data"])
+def retrieval_of(answer: dict[str, Any]) -> dict[str, Any]:
+    """What retrieval found for an /answer: its hits, graph and the degradations that were retrieval's."""
+    degraded = [reason for reason in answer["degraded"] if not reason.startswith(("llm:", "rewrite:"))]
+    return {
+        "hits": answer["hits"],
+        "subgraph": answer["subgraph"],
+        "timings_ms": answer["timings_ms"],
+        "degraded": degraded,
+    }
+
+
+def print_generated(answer: dict[str, Any]) -> None:
+    if answer["provider"] is None:  # no model wrote it: /answer returned the passages (or found none)
+        why = "no LLM configured (LLM_PROVIDERS)" if not llm_configured() else "; ".join(answer["degraded"])
+        print(f"    Answer: none, {why}: an LLM would answer from the passages above, citing them as [n].")
+        return
+    print(f"    Answer ({answer['provider']}): {answer['answer']}")
+    for citation in answer["citations"]:
+        print(f"      [{citation['n']}] {citation['doc_id']} ({citation['chunk_id']})")
 
 
 def _has_cjk(text: str) -> bool:
