@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test dev bench size lint clean
+.PHONY: demo test dev bench eval size lint clean
 
 demo: $(STAMP)          ## the whole flow on embedded defaults
 	$(PY) -m infra.demo.run
@@ -18,6 +18,9 @@ dev: $(STAMP)           ## local API server on 127.0.0.1 (stand-in for `sam loca
 
 bench: $(STAMP)         ## benchmark table, written to bench-results.md
 	$(PY) -m infra.bench.run
+
+eval: $(STAMP)          ## retrieval quality on a public multi-hop benchmark, written to eval-results.md
+	$(PY) -m infra.eval.run
 
 size: $(STAMP)          ## unzipped size of each function plus the layer, for Lambda arm64
 	$(PY) -m infra.deploy.package_size
