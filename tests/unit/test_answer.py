@@ -16,6 +16,7 @@ from gateway_core.services.answer import (
     parse_citations,
     question_and_history,
     with_recent_questions,
+    without_reasoning,
 )
 
 PASSAGES = [
@@ -34,6 +35,7 @@ PASSAGES = [
         ("A range [1-3].", [1, 2, 3]),
         ("研發實驗室位於新竹【3】，成立於二〇一一年［1，2］。", [3, 1, 2]),
         ("Repeated [2] and [2].", [2]),
+        ("Footnotes [^2] and labels [Passage 3], [source 1].", [2, 3, 1]),
         ("No markers, just [text] and (1).", []),
     ],
 )
@@ -102,6 +104,15 @@ def test_a_conversation_that_does_not_end_with_a_question_is_refused():
 
 def test_a_rewrite_keeps_its_first_line_without_quotes():
     assert clean_rewrite('"Who founded Northwind Thermal?"\n(rewritten)') == "Who founded Northwind Thermal?"
+
+
+def test_a_rewrite_drops_reasoning_and_a_label():
+    text = "<think>The user means Northwind.</think>\nRewritten question: Who founded Northwind Thermal?"
+    assert clean_rewrite(text) == "Who founded Northwind Thermal?"
+
+
+def test_reasoning_blocks_do_not_count_as_citations():
+    assert [c["n"] for c in parse_citations(without_reasoning("<think>maybe [3]</think>It is [1]."), PASSAGES)] == [1]
 
 
 def test_without_a_rewrite_the_earlier_questions_join_the_follow_up():

@@ -236,10 +236,15 @@ def rewrite_messages(query: str, history: list[dict[str, str]]) -> list[dict[str
 
 
 def clean_rewrite(text: str) -> str:
-    """The first line of the model's rewrite, without quotes; empty if it is unusable."""
-    lines = [line.strip().strip("\"'“”「」") for line in text.strip().splitlines() if line.strip()]
-    first = lines[0] if lines else ""
+    """The first line of the model's rewrite, without reasoning, label or quotes; empty if it is unusable."""
+    lines = [line.strip() for line in without_reasoning(text).splitlines() if line.strip()]
+    first = _REWRITE_LABEL.sub("", lines[0]).strip().strip("\"'“”「」") if lines else ""
     return first if len(first) <= 2_000 else ""
+
+
+def without_reasoning(text: str) -> str:
+    """The text without the `<think>...</think>` blocks that reasoning models put in their content."""
+    return _THINK.sub("", text).strip()
 
 
 def with_recent_questions(query: str, history: list[dict[str, str]]) -> str:
@@ -322,7 +327,8 @@ async def answer(prepared: Prepared) -> AnswerResult:
         return passages_only(prepared, exc.message)
     prepared.timings_ms["generate"] = _ms_since(started)
     completion = result.completion
-    return _finished(prepared, str(result.data), completion.provider, completion.model, completion.usage)
+    text = without_reasoning(str(result.data))
+    return _finished(prepared, text, completion.provider, completion.model, completion.usage)
 
 
 async def answer_events(prepared: Prepared) -> AsyncIterator[Delta | Done]:
@@ -419,7 +425,7 @@ def _finished(
     prepared.timings_ms["total"] = _ms_since(prepared.started)
     return AnswerResult(
         answer=text,
-        citations=parse_citations(text, prepared.passages),
+        citations=parse_citations(without_reasoning(text), prepared.passages),
         question=prepared.question,
         hits=prepared.retrieval.hits,
         subgraph=prepared.retrieval.subgraph,
@@ -438,8 +444,14 @@ async def _at_once(result: AnswerResult) -> AsyncIterator[Delta | Done]:
 
 # --------------------------------------------------------------------------- citations and language
 
-# [1], [1, 3], [1-3], [1][2]; full-width brackets and separators too, as models answering in Chinese write them.
-_MARKER = re.compile(r"[\[［【]\s*(\d+(?:\s*[-–~,，、;；]\s*\d+)*)\s*[\]］】]")
+# [1], [1, 3], [1-3], [1][2], [^1], [Passage 1]; full-width brackets and separators too, as models answering
+# in Chinese write them.
+_MARKER = re.compile(
+    r"[\[［【]\s*(?:\^|(?:passages?|sources?|段落|來源|来源)\s*)?(\d+(?:\s*[-–~,，、;；]\s*\d+)*)\s*[\]］】]",
+    re.IGNORECASE,
+)
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+_REWRITE_LABEL = re.compile(r"^(?:rewritten|standalone|self-contained)?\s*question\s*[:：]\s*", re.IGNORECASE)
 _ITEM = re.compile(r"(\d+)(?:\s*[-–~]\s*(\d+))?")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
