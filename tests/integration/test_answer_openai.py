@@ -129,3 +129,9 @@ def test_answer_stream_delivers_deltas_before_done(gateway, fake_llm):
     assert len(deltas) > 2 and events[-1]["done"] is True and "delta" not in events[-1]
     assert "".join(deltas).startswith("Lin Xiaoming and Sara Holm founded Northwind Thermal in 2011 [")
     assert [c["chunk_id"] for c in events[-1]["citations"]] == ["handbook.md#0"]
+
+
+def test_an_invalid_request_is_an_openai_shaped_400_naming_the_field(client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="graphrag", messages=[])
+    assert caught.value.body["param"] == "messages" and caught.value.response.headers["x-should-retry"] == "false"
