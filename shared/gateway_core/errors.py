@@ -12,11 +12,18 @@ class ApiError(Exception):
     code = "internal_error"
 
     def __init__(
-        self, message: str, *, details: Any = None, code: str | None = None, status: int | None = None
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}  # e.g. Retry-After, sent with the error
         if code:
             self.code = code
         if status:
@@ -47,6 +54,12 @@ class Conflict(ApiError):
 
 class Unprocessable(ApiError):
     status, code = 422, "unprocessable"
+
+
+class RateLimited(ApiError):
+    """A dependency asked us to come back later than this request can wait (its Retry-After travels on)."""
+
+    status, code = 429, "rate_limited"
 
 
 class UpstreamError(ApiError):

@@ -102,7 +102,7 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     if exc.status >= 500:
         logger.warning("request failed", extra={"error": exc.code, "error_message": exc.message})
-    return JSONResponse(exc.body(), status_code=exc.status)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

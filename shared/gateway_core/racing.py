@@ -47,6 +47,18 @@ class AllProvidersFailed(Exception):
         self.attempts = attempts
 
 
+def attempt_budget(strategy: Strategy, remaining: float, providers_left: int) -> float:
+    """The time one provider's attempt may take.
+
+    Sequential fallback splits what is left evenly among the providers still to try, so a slow
+    or retrying first provider cannot use up the time of the ones after it; race and hedge run
+    attempts side by side, each with all of it.
+    """
+    if strategy == "sequential" and providers_left > 1:
+        return remaining / providers_left
+    return remaining
+
+
 def describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."

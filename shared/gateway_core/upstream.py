@@ -9,11 +9,15 @@ could not be reached). An ApiError raised inside passes unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .errors import ApiError, DeadlineExceeded, UpstreamError
+from .errors import ApiError, DeadlineExceeded, RateLimited, Unavailable, UpstreamError
 
 # A dependency's exception -> the gateway's error, or None when it is not the dependency's failure.
 Classifier = Callable[[Exception], ApiError | None]
@@ -54,6 +58,8 @@ def openai_errors(system: str, *, where: str | None = None, details: dict[str, A
 
         if isinstance(exc, openai.APITimeoutError):
             return DeadlineExceeded(f"{system} did not answer in time.")
+        if isinstance(exc, openai.APIStatusError) and exc.status_code in (429, 503):
+            return _come_back_later(system, exc.status_code, exc.response.headers, details)
         if isinstance(exc, openai.APIStatusError):
             return UpstreamError(
                 f"{system} answered HTTP {exc.status_code}: {_short(exc.message)}",
@@ -81,6 +87,30 @@ def httpx_errors(system: str) -> Classifier:
         return None
 
     return classify
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds a `Retry-After` (or `retry-after-ms`) header asks to wait; None when absent or unreadable."""
+    if (millis := headers.get("retry-after-ms")) is not None:
+        with contextlib.suppress(ValueError):
+            return max(0.0, float(millis) / 1000)
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return max(0.0, float(value))
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    return None
+
+
+def _come_back_later(system: str, status: int, headers: Mapping[str, str], details: dict[str, Any] | None) -> ApiError:
+    """429 stays a 429 (rate limited), 503 an Unavailable; both carry Retry-After on to our caller."""
+    wait = retry_after_s(headers)
+    extra = {"Retry-After": str(max(1, math.ceil(wait)))} if wait is not None else {}
+    kind: type[ApiError] = RateLimited if status == 429 else Unavailable
+    message = f"{system} answered HTTP {status}" + (f" and asks to retry in {wait:.0f} s." if wait is not None else ".")
+    return kind(message, details={**(details or {}), "status": status}, headers=extra)
 
 
 def _short(text: str, limit: int = 200) -> str:

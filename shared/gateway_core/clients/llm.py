@@ -12,6 +12,8 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +21,7 @@ from ..deadline import current as current_deadline
 from ..errors import BadRequest, NotConfigured, UpstreamError
 from ..registry import registry
 from ..settings import ProviderConfig, get_settings
-from ..upstream import Classifier, external_call, mapped_failure, openai_errors
+from ..upstream import Classifier, external_call, mapped_failure, openai_errors, retry_after_s
 
 NOT_CONFIGURED = (
     "No LLM provider is configured. Set LLM_PROVIDERS to a JSON list of "
@@ -82,15 +84,54 @@ def model_names() -> list[str]:
 
 def client_for(provider: ProviderConfig) -> Any:
     def build() -> Any:
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         return AsyncOpenAI(
             base_url=provider.base_url,
             api_key=provider.api_key or "not-needed",
             max_retries=get_settings().llm_max_retries,
+            http_client=DefaultAsyncHttpxClient(transport=_retry_within_budget()),
         )
 
     return registry.get(f"llm:{provider.name}", build)
+
+
+# When the running attempt must be over (time.monotonic()); read by the transport below.
+_attempt_ends: ContextVar[float | None] = ContextVar("llm_attempt_ends", default=None)
+
+
+def _retry_within_budget() -> Any:
+    """A transport that tells the openai client not to retry what cannot fit in the attempt's budget.
+
+    The client honours `Retry-After` by sleeping; a wait past the deadline would only turn a
+    clear 429/503 into a timeout. Marking such an answer `x-should-retry: false` (a header the
+    client obeys) ends the attempt at once, so the caller can try another provider or pass the
+    Retry-After on. (Built on first use: httpx2 comes with openai, imported lazily.)
+    """
+    import httpx2
+
+    class RetryWithinBudget(httpx2.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+            response = await super().handle_async_request(request)
+            if response.status_code in (429, 503) and not _fits_in_attempt(retry_after_s(response.headers)):
+                response.headers["x-should-retry"] = "false"
+            return response
+
+    return RetryWithinBudget()
+
+
+def _fits_in_attempt(wait: float | None) -> bool:
+    ends = _attempt_ends.get()
+    return wait is None or ends is None or time.monotonic() + wait < ends
+
+
+@contextlib.contextmanager
+def _attempt(budget: float) -> Iterator[None]:
+    token = _attempt_ends.set(time.monotonic() + budget)
+    try:
+        yield
+    finally:
+        _attempt_ends.reset(token)
 
 
 async def complete(
@@ -116,10 +157,11 @@ async def complete(
         else:  # the endpoint has no JSON mode: ask in words, and check the answer anyway
             messages = [{"role": "system", "content": "Answer with a single JSON object only."}, *messages]
     started = time.perf_counter()
-    async with external_call(_system(provider), budget, _errors(provider)):
-        response = await client_for(provider).chat.completions.create(
-            model=provider.model, messages=messages, timeout=budget, **options
-        )
+    with _attempt(budget):
+        async with external_call(_system(provider), budget, _errors(provider)):
+            response = await client_for(provider).chat.completions.create(
+                model=provider.model, messages=messages, timeout=budget, **options
+            )
     choice = response.choices[0] if response.choices else None
     return Completion(
         provider=provider.name,
@@ -210,10 +252,11 @@ async def open_stream(
     if max_tokens is not None:
         options["max_tokens"] = max_tokens
     try:
-        async with asyncio.timeout_at(ends_at):
-            stream = await client_for(provider).chat.completions.create(
-                model=provider.model, messages=messages, stream=True, timeout=budget, **options
-            )
+        with _attempt(budget):
+            async with asyncio.timeout_at(ends_at):
+                stream = await client_for(provider).chat.completions.create(
+                    model=provider.model, messages=messages, stream=True, timeout=budget, **options
+                )
     except Exception as exc:
         raise _stream_failure(provider, budget, exc) from exc
     opened = CompletionStream(provider, stream, ends_at, budget)

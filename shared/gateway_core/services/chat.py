@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clients import llm
+from ..deadline import current as current_deadline
 from ..errors import ApiError, DeadlineExceeded, UpstreamError
-from ..racing import AllProvidersFailed, Attempt, Strategy, first_acceptable
+from ..racing import AllProvidersFailed, Attempt, Strategy, attempt_budget, first_acceptable
 from ..settings import ProviderConfig
 
 
@@ -47,9 +48,11 @@ async def chat(
     failures: dict[str, ApiError] = {}
 
     async def ask(provider: ProviderConfig) -> tuple[llm.Completion, Any]:
+        left = len(candidates) - candidates.index(provider)
+        timeout = attempt_budget(strategy, current_deadline().timeout(), left)
         try:
             completion = await llm.complete(
-                provider, messages, temperature=temperature, max_tokens=max_tokens, json_mode=json_mode
+                provider, messages, temperature=temperature, max_tokens=max_tokens, json_mode=json_mode, timeout=timeout
             )
             data = llm.parse_json_answer(provider.name, completion.text) if json_mode else completion.text
         except ApiError as exc:
@@ -73,6 +76,11 @@ def _combined_failure(exc: AllProvidersFailed, failures: dict[str, ApiError]) ->
     reasons = {name: error.body() for name, error in failures.items()}
     if errors and all(isinstance(error, DeadlineExceeded) for error in errors):
         return DeadlineExceeded("No provider answered in time.", details={"providers": reasons})
+    if errors and all(error.headers.get("Retry-After") for error in errors):  # all busy: the soonest comes first
+        soonest = min(errors, key=lambda error: int(error.headers["Retry-After"]))
+        return type(soonest)(
+            "Every provider asks to retry later.", details={"providers": reasons}, headers=soonest.headers
+        )
     return UpstreamError(
         "Every provider failed.", details={"providers": reasons, "attempts": [a.as_dict() for a in exc.attempts]}
     )

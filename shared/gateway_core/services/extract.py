@@ -21,9 +21,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..clients import llm
+from ..deadline import Deadline
+from ..deadline import current as current_deadline
 from ..errors import ApiError, Unprocessable
 from ..models.graph import Edge, GraphData, Node, extraction_schema
-from ..racing import AllProvidersFailed, Strategy, first_acceptable
+from ..racing import AllProvidersFailed, Strategy, attempt_budget, first_acceptable
 from ..settings import ProviderConfig, get_settings
 
 SYSTEM_PROMPT = """You extract a knowledge graph from the user's text.
@@ -102,11 +104,15 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
         {"role": "user", "content": context},
     ]
 
+    strategy = options.strategy or settings.extract_strategy
+
     async def ask(provider: ProviderConfig) -> GraphData:
+        left = len(candidates) - candidates.index(provider)
+        share = Deadline.after(attempt_budget(strategy, current_deadline().timeout(), left))
         reasons: list[str] = []
         for _ in range(max(1, options.max_attempts)):
             try:
-                return await _one_attempt(provider, messages, options)
+                return await _one_attempt(provider, messages, options, share)
             except ApiError as exc:
                 reasons.append(exc.message)
         raise Unacceptable("; ".join(reasons))
@@ -116,7 +122,7 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
             candidates,
             ask,
             name=lambda p: p.name,
-            strategy=options.strategy or settings.extract_strategy,
+            strategy=strategy,
             hedge_delay=options.hedge_delay_s if options.hedge_delay_s is not None else settings.hedge_delay_s,
         )
     except AllProvidersFailed as exc:
@@ -136,15 +142,20 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
     )
 
 
-async def _one_attempt(provider: ProviderConfig, messages: list[dict[str, Any]], options: ExtractOptions) -> GraphData:
-    completion = await llm.complete(provider, messages, json_mode=True, temperature=options.temperature)
+async def _one_attempt(
+    provider: ProviderConfig, messages: list[dict[str, Any]], options: ExtractOptions, share: Deadline
+) -> GraphData:
+    """One answer from `provider` (repaired once if it is not JSON), within the provider's share of the budget."""
+    completion = await llm.complete(
+        provider, messages, json_mode=True, temperature=options.temperature, timeout=share.timeout()
+    )
     try:
         value = llm.parse_json_answer(provider.name, completion.text)
     except llm.InvalidJsonAnswer:
         if not options.repair_if_invalid:
             raise
         repair = [{"role": "user", "content": REPAIR_PROMPT.format(schema=schema_text(), answer=completion.text)}]
-        repaired = await llm.complete(provider, repair, json_mode=True, temperature=0.0)
+        repaired = await llm.complete(provider, repair, json_mode=True, temperature=0.0, timeout=share.timeout())
         value = llm.parse_json_answer(provider.name, repaired.text)
     graph = validate_graph(value, strict=options.strict)
     if not graph.nodes and not graph.edges and options.allow_empty:
