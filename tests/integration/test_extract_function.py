@@ -89,6 +89,9 @@ def test_sequential_tries_the_providers_in_order(three_providers):
 
 def test_hedge_starts_the_next_provider_only_after_the_delay(three_providers, monkeypatch):
     monkeypatch.setenv("LLM_PROVIDERS", provider_env(three_providers, "A", "B"))
+    # Warm both clients first: a cold client's first use (imports, TLS context) would delay A's request.
+    graph_call("extract", {"context": TEXT, "strategy": "race"})
+    three_providers.reset()
     three_providers.script("A", Reply(VALID, latency=1.0))
     three_providers.script("B", Reply(VALID, latency=0.1))
     body = graph_call("extract", {"context": TEXT, "strategy": "hedge", "hedge_delay_s": 0.3}).json()
