@@ -13,13 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import dependencies
+from ..deadline import Deadline
 from ..deadline import current as current_deadline
+from ..models.graph import GraphData
 from ..observability import Stopwatch, logger, metrics
 from ..settings import get_settings
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
 from .extract import ExtractOptions, extract_graph
-from .index import ChunkInput, collection_name, delete_document, index_chunks
+from .index import ChunkInput, collection_name, delete_document, index_chunks, point_id
+
+# Time allowed to remove a failed version's writes, whatever is left of the batch's budget.
+UNDO_BUDGET_S = 10.0
 
 
 @dataclass
@@ -61,7 +66,12 @@ async def ingest_document(
     content_type: str | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> IngestReport:
-    """Parse, chunk, extract what changed, index, and forget what vanished; within the current deadline."""
+    """Parse, chunk, extract what changed, then switch to the new version; within the current deadline.
+
+    Nothing is written until every changed chunk is extracted. Then the new facts are written,
+    the vanished chunks' facts forgotten and the vectors switched; if any write fails, what this
+    version added is removed again, so the old version stays whole and a redelivery redoes it all.
+    """
     report = IngestReport(doc_id=doc_id, tenant=tenant)
     watch = Stopwatch()
     with watch.stage("parse_chunk"):
@@ -71,29 +81,39 @@ async def ingest_document(
     changed = [(cid, chunk) for cid, chunk in zip(ids, chunks, strict=True) if cid not in known]
     report.chunks, report.chunks_changed = len(chunks), len(changed)
 
-    entity_ids = dict(known)
+    graphs: dict[str, GraphData] = {}
     skipped = graph_status()
     if skipped:
         report.graph = skipped
     elif changed:
-        with watch.stage("graph"):
-            entity_ids.update(await _extract_and_upsert(tenant, changed, report))
+        with watch.stage("extract"):
+            graphs = await _extract(changed)
+    report.entities = sum(len(graph.nodes) for graph in graphs.values())
+    report.relations = sum(len(graph.edges) for graph in graphs.values())
 
-    with watch.stage("index"):
-        inputs = [
-            ChunkInput(
-                doc_id=doc_id,
-                text=chunk.text,
-                chunk_id=cid,
-                chunk_index=chunk.index,
-                source=source,
-                metadata=metadata or {},
-                entity_ids=entity_ids.get(cid, []),
-            )
-            for cid, chunk in zip(ids, chunks, strict=True)
-        ]
-        await _index(tenant, doc_id, inputs)
-    report.chunks_removed = await _forget_vanished(tenant, [cid for cid in known if cid not in set(ids)])
+    entity_ids = {**known, **{cid: [node.id for node in graph.nodes] for cid, graph in graphs.items()}}
+    inputs = [
+        ChunkInput(
+            doc_id=doc_id,
+            text=chunk.text,
+            chunk_id=cid,
+            chunk_index=chunk.index,
+            source=source,
+            metadata=metadata or {},
+            entity_ids=entity_ids.get(cid, []),
+        )
+        for cid, chunk in zip(ids, chunks, strict=True)
+    ]
+    vanished = [cid for cid in known if cid not in set(ids)]
+    try:
+        with watch.stage("graph"):
+            await _write_facts(tenant, graphs)
+            report.chunks_removed = await _forget_vanished(tenant, vanished)
+        with watch.stage("index"):
+            await _index(tenant, doc_id, inputs)
+    except BaseException:
+        await _undo_new_version(tenant, doc_id, [cid for cid, _ in changed])
+        raise
     report.timings_ms = watch.timings_ms
 
     metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
@@ -132,24 +152,42 @@ async def _forget_vanished(tenant: str, vanished: list[str]) -> int:
     return len(vanished)
 
 
-async def _extract_and_upsert(
-    tenant: str, changed: list[tuple[str, Chunk]], report: IngestReport
-) -> dict[str, list[str]]:
-    """Extract each changed chunk's graph (bounded concurrency) and upsert it with the chunk as provenance."""
-    graph = dependencies.graph_store()
-    assert graph is not None
+async def _extract(changed: list[tuple[str, Chunk]]) -> dict[str, GraphData]:
+    """Each changed chunk's graph, with bounded concurrency; the first failure cancels (and awaits) the rest."""
     limit = asyncio.Semaphore(get_settings().extract_concurrency)
     options = ExtractOptions(min_nodes=0, allow_empty=True)
 
-    async def one(cid: str, chunk: Chunk) -> tuple[str, list[str]]:
+    async def one(chunk: Chunk) -> GraphData:
         async with limit:
-            extraction = await extract_graph(chunk.text, options)
-            await graph.upsert(tenant, extraction.graph, sources=[cid], timeout=current_deadline().timeout())
-        report.entities += len(extraction.graph.nodes)
-        report.relations += len(extraction.graph.edges)
-        return cid, [node.id for node in extraction.graph.nodes]
+            return (await extract_graph(chunk.text, options)).graph
 
-    return dict(await asyncio.gather(*(one(cid, chunk) for cid, chunk in changed)))
+    async with asyncio.TaskGroup() as group:
+        tasks = {cid: group.create_task(one(chunk)) for cid, chunk in changed}
+    return {cid: task.result() for cid, task in tasks.items()}
+
+
+async def _write_facts(tenant: str, graphs: dict[str, GraphData]) -> None:
+    """Each chunk's facts, with the chunk as their source."""
+    graph = dependencies.graph_store()
+    if graph is None or not graphs:
+        return
+    for cid, data in graphs.items():
+        await graph.upsert(tenant, data, sources=[cid], timeout=current_deadline().timeout())
+
+
+async def _undo_new_version(tenant: str, doc_id: str, new_ids: list[str]) -> None:
+    """Remove what a failed version added (its points and the facts only its chunks stated); best effort."""
+    if not new_ids:
+        return
+    budget = Deadline.after(UNDO_BUDGET_S)  # its own: the failure may be the request's deadline itself
+    try:
+        graph = dependencies.graph_store()
+        if graph is not None:
+            await graph.delete_sources(tenant, new_ids, timeout=budget.timeout())
+        points = [point_id(tenant, doc_id, cid) for cid in new_ids]
+        await dependencies.vector_store().delete(collection_name(None), tenant=tenant, ids=points)
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        logger.warning("could not undo a failed version", extra={"doc_id": doc_id, "reason": str(exc)[:300]})
 
 
 async def remove_document(tenant: str, doc_id: str) -> dict[str, Any]:
