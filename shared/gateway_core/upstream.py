@@ -113,5 +113,24 @@ def _come_back_later(system: str, status: int, headers: Mapping[str, str], detai
     return kind(message, details={**(details or {}), "status": status}, headers=extra)
 
 
+def common_cause(failures: Mapping[str, ApiError]) -> ApiError | None:
+    """When every provider failed the same transient way, that way is the answer (not a generic 502/422).
+
+    All late -> DeadlineExceeded (504); all asking to come back later -> the soonest Retry-After (429/503).
+    """
+    errors = list(failures.values())
+    if not errors:
+        return None
+    reasons = {name: error.body() for name, error in failures.items()}
+    if all(isinstance(error, DeadlineExceeded) for error in errors):
+        return DeadlineExceeded("No provider answered in time.", details={"providers": reasons})
+    if all(error.headers.get("Retry-After") for error in errors):
+        soonest = min(errors, key=lambda error: int(error.headers["Retry-After"]))
+        return type(soonest)(
+            "Every provider asks to retry later.", details={"providers": reasons}, headers=soonest.headers
+        )
+    return None
+
+
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."

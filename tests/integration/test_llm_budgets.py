@@ -69,3 +69,24 @@ def test_a_short_retry_after_is_still_honoured_by_the_client(fake_llm, monkeypat
     fake_llm.script("alpha", Error(429, retry_after=0.3), Reply("after retry"))
     response = chat({"messages": USER})
     assert (response.status, response.json()["data"]) == (200, "after retry")
+
+
+def extract(body: dict, timeout_s: float = 4.5):
+    event = http_event("POST", "/graph/extract", body, api_key="test-key-acme")
+    return invoke("extract", event, timeout_s=timeout_s)
+
+
+def test_an_extraction_no_provider_answers_in_time_is_a_504_not_a_422(two_providers):
+    two_providers.script("alpha", Hang(30))
+    two_providers.script("beta", Hang(30))
+    response = extract(
+        {"context": "Lin founded Northwind.", "provider_chain": ["alpha", "beta"], "strategy": "sequential"}
+    )
+    assert (response.status, response.json()["error"]) == (504, "deadline_exceeded")
+
+
+def test_an_extraction_every_provider_is_busy_for_is_a_429_with_retry_after(two_providers):
+    two_providers.script("alpha", Error(429, retry_after=50))
+    two_providers.script("beta", Error(429, retry_after=25))
+    response = extract({"context": "Lin founded Northwind.", "provider_chain": ["alpha", "beta"], "strategy": "race"})
+    assert (response.status, response.headers.get("retry-after")) == (429, "25")

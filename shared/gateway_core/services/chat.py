@@ -13,9 +13,10 @@ from typing import Any
 
 from ..clients import llm
 from ..deadline import current as current_deadline
-from ..errors import ApiError, DeadlineExceeded, UpstreamError
+from ..errors import ApiError, UpstreamError
 from ..racing import AllProvidersFailed, Attempt, Strategy, attempt_budget, first_acceptable
 from ..settings import ProviderConfig
+from ..upstream import common_cause
 
 
 @dataclass
@@ -73,14 +74,10 @@ def _combined_failure(exc: AllProvidersFailed, failures: dict[str, ApiError]) ->
     errors = list(failures.values())
     if len(errors) == 1:
         return errors[0]
+    common = common_cause(failures)
+    if common is not None:
+        return common
     reasons = {name: error.body() for name, error in failures.items()}
-    if errors and all(isinstance(error, DeadlineExceeded) for error in errors):
-        return DeadlineExceeded("No provider answered in time.", details={"providers": reasons})
-    if errors and all(error.headers.get("Retry-After") for error in errors):  # all busy: the soonest comes first
-        soonest = min(errors, key=lambda error: int(error.headers["Retry-After"]))
-        return type(soonest)(
-            "Every provider asks to retry later.", details={"providers": reasons}, headers=soonest.headers
-        )
     return UpstreamError(
         "Every provider failed.", details={"providers": reasons, "attempts": [a.as_dict() for a in exc.attempts]}
     )

@@ -23,10 +23,11 @@ from pydantic import ValidationError
 from ..clients import llm
 from ..deadline import Deadline
 from ..deadline import current as current_deadline
-from ..errors import ApiError, Unprocessable
+from ..errors import ApiError, DeadlineExceeded, RateLimited, Unavailable, Unprocessable
 from ..models.graph import Edge, GraphData, Node, extraction_schema
 from ..racing import AllProvidersFailed, Strategy, attempt_budget, first_acceptable
 from ..settings import ProviderConfig, get_settings
+from ..upstream import common_cause
 
 SYSTEM_PROMPT = """You extract a knowledge graph from the user's text.
 Answer with ONE JSON object and nothing else, matching this JSON Schema:
@@ -82,6 +83,10 @@ class Extraction:
     schema_hash: str
 
 
+# Failures of the moment (late, rate limited, unreachable), not of the answer.
+TRANSIENT = (DeadlineExceeded, RateLimited, Unavailable)
+
+
 class Unacceptable(ApiError):
     status, code = 422, "unacceptable_answer"
 
@@ -106,16 +111,23 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
 
     strategy = options.strategy or settings.extract_strategy
 
+    final: dict[str, ApiError] = {}  # each provider's last failure
+
     async def ask(provider: ProviderConfig) -> GraphData:
         left = len(candidates) - candidates.index(provider)
         share = Deadline.after(attempt_budget(strategy, current_deadline().timeout(), left))
-        reasons: list[str] = []
+        failures: list[ApiError] = []
         for _ in range(max(1, options.max_attempts)):
             try:
                 return await _one_attempt(provider, messages, options, share)
             except ApiError as exc:
-                reasons.append(exc.message)
-        raise Unacceptable("; ".join(reasons))
+                failures.append(exc)
+                if isinstance(exc, TRANSIENT):  # another attempt at this provider cannot help now
+                    break
+        final[provider.name] = failures[-1]
+        if isinstance(failures[-1], TRANSIENT):
+            raise failures[-1]
+        raise Unacceptable("; ".join(failure.message for failure in failures))
 
     try:
         outcome = await first_acceptable(
@@ -126,6 +138,9 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
             hedge_delay=options.hedge_delay_s if options.hedge_delay_s is not None else settings.hedge_delay_s,
         )
     except AllProvidersFailed as exc:
+        common = common_cause(final)
+        if common is not None:  # every provider was late or busy: say so (504/429/503), not "unacceptable"
+            raise common from None
         raise Unprocessable(
             "No provider returned an acceptable graph.",
             code="extraction_failed",
