@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -48,6 +48,15 @@ class Stopwatch:
             yield
         finally:
             self.timings_ms[name] = _ms_since(started)
+
+    def start(self, name: str) -> Callable[[], None]:
+        """For a stage that does not fit one block (e.g. a stream): call the returned function when it ends."""
+        started = time.perf_counter()
+
+        def stop() -> None:
+            self.timings_ms[name] = _ms_since(started)
+
+        return stop
 
     async def time(self, name: str, work: Awaitable[T]) -> T:
         with self.stage(name):

@@ -6,7 +6,7 @@ numbers that were in the context become citations. A follow-up question is
 first rewritten into a self-contained one (one LLM call, only with history).
 Nothing retrieved: an answer that says so, without calling the LLM. No LLM, or
 every provider failing: the passages themselves, with `degraded: ["llm: ..."]`
-(design rule 3: degrade, don't fail).
+(docs/architecture.md, rule 3: degrade, don't fail).
 
 `prepare` does everything before generation (its errors are the request's);
 `answer` then generates at once, `answer_events` streams `Delta`s as the
@@ -29,6 +29,7 @@ from ..deadline import current as current_deadline
 from ..errors import ApiError, BadRequest, NotConfigured, UpstreamError
 from ..models.graph import Subgraph
 from ..models.search import SearchFilter
+from ..observability import Stopwatch
 from ..racing import AllProvidersFailed, Strategy, first_acceptable
 from ..settings import ProviderConfig, get_settings
 from . import chat as chat_service
@@ -107,9 +108,8 @@ class Prepared:
     facts: list[str]
     messages: list[dict[str, str]]
     llm_missing: str | None  # why no provider can be asked, if none can
-    timings_ms: dict[str, float]
+    watch: Stopwatch  # stage timings, from the start of the request's answer
     degraded: list[str]
-    started: float
 
 
 @dataclass
@@ -162,18 +162,17 @@ def question_and_history(messages: list[dict[str, Any]]) -> tuple[str, list[dict
 
 
 async def prepare(tenant: str, query: str, options: AnswerOptions) -> Prepared:
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
+    watch = Stopwatch()
     degraded: list[str] = []
     model = options.model or get_settings().answer_model
     llm_missing = _why_no_provider(model)
     question = query
     if options.history:
         if llm_missing is None:
-            question = await _timed(timings, "rewrite", standalone_question(query, options.history, model, degraded))
+            question = await watch.time("rewrite", standalone_question(query, options.history, model, degraded))
         else:
             question = with_recent_questions(query, options.history)
-    retrieval = await _timed(timings, "retrieve", retrieve(tenant, question, _retrieve_options(options)))
+    retrieval = await watch.time("retrieve", retrieve(tenant, question, _retrieve_options(options)))
     degraded.extend(retrieval.degraded)
     passages = number_passages(retrieval.hits)
     facts = graph_facts(retrieval.subgraph, passages)
@@ -186,9 +185,8 @@ async def prepare(tenant: str, query: str, options: AnswerOptions) -> Prepared:
         facts=facts,
         messages=answer_messages(question, passages, facts),
         llm_missing=llm_missing,
-        timings_ms=timings,
+        watch=watch,
         degraded=degraded,
-        started=started,
     )
 
 
@@ -310,22 +308,20 @@ async def answer(prepared: Prepared) -> AnswerResult:
         return nothing_found(prepared)
     if prepared.llm_missing is not None:
         return passages_only(prepared, prepared.llm_missing)
-    started = time.perf_counter()
     try:
-        result = await _within(
-            generation_budget(),
-            chat_service.chat(
-                prepared.messages,
-                model=prepared.model,
-                temperature=prepared.options.temperature,
-                max_tokens=prepared.options.max_tokens,
-                strategy=prepared.options.strategy,
-            ),
-        )
+        with prepared.watch.stage("generate"):
+            result = await _within(
+                generation_budget(),
+                chat_service.chat(
+                    prepared.messages,
+                    model=prepared.model,
+                    temperature=prepared.options.temperature,
+                    max_tokens=prepared.options.max_tokens,
+                    strategy=prepared.options.strategy,
+                ),
+            )
     except ApiError as exc:
-        prepared.timings_ms["generate"] = _ms_since(started)
         return passages_only(prepared, exc.message)
-    prepared.timings_ms["generate"] = _ms_since(started)
     completion = result.completion
     text = without_reasoning(str(result.data))
     return _finished(prepared, text, completion.provider, completion.model, completion.usage)
@@ -341,11 +337,11 @@ async def answer_events(prepared: Prepared) -> AsyncIterator[Delta | Done]:
         async for event in _at_once(passages_only(prepared, prepared.llm_missing)):
             yield event
         return
-    started = time.perf_counter()
+    generated = prepared.watch.start("generate")
     try:
         stream = await open_answer_stream(prepared)
     except ApiError as exc:
-        prepared.timings_ms["generate"] = _ms_since(started)
+        generated()
         async for event in _at_once(passages_only(prepared, exc.message)):
             yield event
         return
@@ -361,7 +357,7 @@ async def answer_events(prepared: Prepared) -> AsyncIterator[Delta | Done]:
         prepared.degraded.append(f"llm: {exc.message} (the answer is incomplete)")
     finally:
         await stream.aclose()
-    prepared.timings_ms["generate"] = _ms_since(started)
+    generated()
     yield Done(_finished(prepared, "".join(pieces), stream.provider, stream.model, {}))
 
 
@@ -422,14 +418,14 @@ def passages_only(prepared: Prepared, reason: str) -> AnswerResult:
 def _finished(
     prepared: Prepared, text: str, provider: str | None, model: str | None, usage: dict[str, Any]
 ) -> AnswerResult:
-    prepared.timings_ms["total"] = _ms_since(prepared.started)
+    prepared.watch.timings_ms["total"] = prepared.watch.total_ms()
     return AnswerResult(
         answer=text,
         citations=parse_citations(without_reasoning(text), prepared.passages),
         question=prepared.question,
         hits=prepared.retrieval.hits,
         subgraph=prepared.retrieval.subgraph,
-        timings_ms=prepared.timings_ms,
+        timings_ms=prepared.watch.timings_ms,
         degraded=prepared.degraded,
         provider=provider,
         model=model,
@@ -492,18 +488,6 @@ async def _within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
     context = contextvars.copy_context()
     context.run(set_current, Deadline(min(request.expires_at, time.monotonic() + max(seconds, 0.0))))
     return await asyncio.create_task(work, context=context)
-
-
-async def _timed(timings: dict[str, float], stage: str, work: Coroutine[Any, Any, T]) -> T:
-    started = time.perf_counter()
-    try:
-        return await work
-    finally:
-        timings[stage] = _ms_since(started)
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
 
 
 def _clip(text: str, limit: int) -> str:
