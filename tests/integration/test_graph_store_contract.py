@@ -16,9 +16,10 @@ from collections.abc import Sequence
 import pytest
 
 from gateway_core.errors import BadRequest, DeadlineExceeded
-from gateway_core.models.graph import GraphData
+from gateway_core.models.graph import GraphData, Subgraph
 from gateway_core.stores.graph.base import GraphQueryError, GraphUnavailable
 from gateway_core.stores.graph.falkordb import FalkorDBGraphStore
+from gateway_core.stores.graph.names import name_key, question_spans
 from gateway_core.stores.graph.neo4j import Neo4jGraphStore
 from infra.local.falkordb_server import LocalFalkorDB, free_port
 
@@ -153,6 +154,32 @@ async def test_chinese_labels_names_and_expansion_from_chinese_text(graph_store,
         "MATCH (p:`人物`)-[:`創立`]->(c) WHERE p.tenant = $tenant RETURN p.name AS founder, c.name AS company",
     )
     assert rows == [{"founder": "林小明", "company": "Northwind Thermal"}]
+
+
+async def test_link_finds_a_name_through_its_key_whatever_the_case_width_and_punctuation(graph_store, graph_tenant):
+    await graph_store.upsert(graph_tenant, GRAPH)
+    linked = await graph_store.link(graph_tenant, [name_key("ＮＯＲＴＨＷＩＮＤ   thermal!")])
+    assert [(name.id, name.name) for name in linked] == [("company:nw", "Northwind Thermal")]
+
+
+async def test_link_resolves_a_name_and_its_alias_to_one_node(graph_store, graph_tenant):
+    await graph_store.upsert(graph_tenant, GRAPH)
+    linked = await graph_store.link(graph_tenant, [name_key("北風熱能"), name_key("Northwind Thermal")])
+    assert {name.id for name in linked} == {"company:nw"}
+
+
+async def test_a_short_name_does_not_match_inside_a_longer_word(graph_store, graph_tenant):
+    await graph_store.upsert(graph_tenant, graph(nodes=[{"id": "thing:hat", "type": "Thing", "name": "Hat"}]))
+    question = "What did Jonathan say?"
+    assert await graph_store.expand(graph_tenant, text=question) == Subgraph()
+    assert await graph_store.link(graph_tenant, [span.key for span in question_spans(question)]) == []
+
+
+async def test_link_counts_the_passages_that_mention_an_entity(graph_store, graph_tenant):
+    await graph_store.upsert(graph_tenant, GRAPH, sources=["doc#0"])
+    await graph_store.upsert(graph_tenant, graph(nodes=[GRAPH.nodes[2].model_dump()]), sources=["doc#1"])
+    linked = await graph_store.link(graph_tenant, [name_key("Taichung")])
+    assert [(name.id, name.mentions) for name in linked] == [("place:taichung", 2)]
 
 
 async def test_expand_by_id_name_and_text_with_hops(graph_store, graph_tenant):

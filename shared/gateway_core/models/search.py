@@ -16,6 +16,8 @@ class SearchFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     doc_ids: list[str] | None = None
+    # The chunks (by chunk id, the id graph facts cite as their source) a search may return.
+    chunk_ids: list[str] | None = None
     # Equality on payload["metadata"][key].
     metadata: dict[str, str | int | float | bool] | None = None
 

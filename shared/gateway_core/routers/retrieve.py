@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -16,6 +16,7 @@ from ..services import retrieve as retrieve_service
 from ..services.search import search as search_service
 
 router = APIRouter(tags=["retrieve"])
+PRESETS = retrieve_service.PRESETS
 
 
 class ChunkIn(BaseModel):
@@ -87,12 +88,26 @@ async def search(body: SearchRequest, principal: Principal = Depends(require_pri
 class RetrieveRequest(BaseModel):
     query: str = Field(min_length=1, max_length=8_000)
     top_k: int = Field(default=5, ge=1, le=100)
-    max_hops: int = Field(default=1, ge=1, le=3)
+    max_hops: int | None = Field(
+        default=None, ge=1, le=3, description="Hops read around the linked entities (default 2)."
+    )
     include_subgraph: bool = True
     filters: SearchFilter | None = None
     expand_hits: bool = False
     rerank: bool = False
     collection: str | None = None
+    preset: Literal["dense", "graph"] = Field(
+        default="graph",
+        description="graph: dense and graph-ranked passages fused (default); dense: dense search only.",
+    )
+    max_facts: int = Field(default=30, ge=0, le=500, description="Facts in the returned subgraph, best first.")
+
+
+class SeedOut(BaseModel):
+    id: str
+    name: str
+    key: str = Field(description="The part of the question it was linked from (normalized).")
+    score: float
 
 
 class RetrieveResponse(BaseModel):
@@ -102,6 +117,7 @@ class RetrieveResponse(BaseModel):
     query_time_ms: float
     timings_ms: dict[str, float]
     degraded: list[str]
+    seeds: list[SeedOut] = []
 
 
 @router.post("/retrieve")
@@ -114,6 +130,7 @@ async def retrieve(body: RetrieveRequest, principal: Principal = Depends(require
         query_time_ms=result.timings_ms["total"],
         timings_ms=result.timings_ms,
         degraded=result.degraded,
+        seeds=[SeedOut(id=s.id, name=s.name, key=s.key, score=round(s.score, 6)) for s in result.seeds],
     )
 
 

@@ -1,44 +1,69 @@
-"""Vector + graph retrieval, in parallel (DESIGN rule 3, issue "retrieve").
+"""Retrieval: dense search and the graph, in parallel, ranked together (DESIGN "Retrieval pipeline").
 
-Two branches start at once: (a) embed the query, then vector search; (b) graph
-expansion from the entities named in the query text. Branch (b) never waits
-for the embedding, so the critical path is max(embed + vector, graph). With
-`expand_hits`, the entities linked to the vector hits are expanded as soon as
-the hits arrive. A failing branch degrades the answer and says so; only when
-both fail is the request a 503.
+Two branches start at once: (a) embed the query, then dense search for the
+candidates; (b) link the question to the entities it names (name-key index) and
+read their bounded neighbourhood (facts within `max_hops`, capped per entity and
+in total). Branch (b) never waits for the embedding, so the critical path is
+max(embed + vector, link + expand).
+
+Ranking (preset `graph`, the default): Personalized PageRank over the
+entity-passage graph of that neighbourhood plus the dense candidates (see
+`graph_rank`). Fusion rule, one weighted sum inside the walk: the restart mass
+is the seeds' (by link score) plus a share on every candidate passage by its
+min-max normalized dense score; a hit's `score` is the walk's mass on it and
+`vector_score` its dense similarity. (Measured on the MuSiQue sample:
+reciprocal rank fusion of the dense order and the walk order gained 4 points
+of recall@5 where the walk alone gained 10.) Each hit lists the signals that
+put it there (`dense`: among the dense top-k; `graph`: connected to a linked
+entity) and, for `graph`, the path seed -> facts -> passage. When no entity
+links (or the graph is down), the hits are exactly the dense top-k. Preset
+`dense` skips the graph.
+
+A failing branch degrades the answer and says so; only when both fail is the
+request a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .. import dependencies
 from ..clients import reranker
 from ..clients.embeddings import get_embedder
 from ..deadline import current as current_deadline
 from ..errors import ApiError, Unavailable
-from ..models.graph import Subgraph
+from ..models.graph import Subgraph, SubgraphEdge
 from ..models.search import SearchFilter
 from ..observability import logger
+from ..settings import get_settings
 from ..stores.vectors import VectorHit
+from . import graph_rank
+from .linking import Seed, link
 from .search import search
 
 T = TypeVar("T")
+
+Preset = Literal["dense", "graph"]
+PRESETS: tuple[Preset, ...] = ("dense", "graph")
+GRAPH_HOPS = 2  # the seeds' facts and their neighbours' facts
 
 
 @dataclass
 class RetrieveOptions:
     top_k: int = 5
-    max_hops: int = 1
+    max_hops: int | None = None  # None: the preset's own (2 for `graph`)
     include_subgraph: bool = True
     filters: SearchFilter | None = None
     expand_hits: bool = False
     rerank: bool = False
     collection: str | None = None
+    preset: Preset = "graph"
+    max_facts: int = 30
 
 
 @dataclass
@@ -47,6 +72,15 @@ class RetrieveResult:
     subgraph: Subgraph
     timings_ms: dict[str, float]
     degraded: list[str] = field(default_factory=list)
+    seeds: list[Seed] = field(default_factory=list)
+
+
+@dataclass
+class GraphView:
+    """What the graph branch found: the seeds and their bounded neighbourhood."""
+
+    seeds: list[Seed]
+    subgraph: Subgraph
 
 
 class Stopwatch:
@@ -61,6 +95,9 @@ class Stopwatch:
         finally:
             self.timings[stage] = round((time.perf_counter() - started) * 1000, 1)
 
+    def mark(self, stage: str, started: float) -> None:
+        self.timings[stage] = round((time.perf_counter() - started) * 1000, 1)
+
 
 def reason(exc: BaseException) -> str:
     if isinstance(exc, ApiError):
@@ -72,60 +109,77 @@ def reason(exc: BaseException) -> str:
 
 async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> RetrieveResult:
     watch = Stopwatch()
-    graph = dependencies.graph_store()
+    graph = dependencies.graph_store() if options.preset == "graph" else None
     degraded: list[str] = []
-    subgraphs: list[Subgraph] = []
+    extra_subgraphs: list[Subgraph] = []
+    vector: list[float] = []
+    hops = options.max_hops or GRAPH_HOPS
+    candidates = max(options.top_k, get_settings().retrieve_dense_candidates) if graph else options.top_k
 
     async def vector_branch() -> list[VectorHit]:
+        nonlocal vector
         vector = await watch.time("embed", get_embedder().embed_query(query))
         hits = await watch.time(
             "vector",
             search(
-                tenant,
-                query,
-                top_k=options.top_k,
-                filters=options.filters,
-                collection=options.collection,
-                vector=vector,
+                tenant, query, top_k=candidates, filters=options.filters, collection=options.collection, vector=vector
             ),
         )
         if options.expand_hits and graph is not None:
-            entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
-            if entity_ids:
-                try:
-                    subgraphs.append(
-                        await watch.time(
-                            "hits_graph",
-                            graph.expand(
-                                tenant, ids=entity_ids, max_hops=options.max_hops, timeout=current_deadline().timeout()
-                            ),
-                        )
-                    )
-                except Exception as exc:  # noqa: BLE001 - the hits stand without their graph
-                    degraded.append(f"hits_graph: {reason(exc)}")
+            await expand_hit_entities(hits[: options.top_k])
         return hits
 
-    async def graph_branch() -> Subgraph:
+    async def expand_hit_entities(hits: list[VectorHit]) -> None:
         assert graph is not None
-        return await watch.time(
-            "graph", graph.expand(tenant, text=query, max_hops=options.max_hops, timeout=current_deadline().timeout())
+        entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
+        if not entity_ids:
+            return
+        try:
+            extra_subgraphs.append(
+                await watch.time(
+                    "hits_graph",
+                    graph.expand(tenant, ids=entity_ids, max_hops=hops, timeout=current_deadline().timeout()),
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the hits stand without their graph
+            degraded.append(f"hits_graph: {reason(exc)}")
+
+    async def graph_branch() -> GraphView:
+        """Stages `link` and `expand`; `graph` times the whole branch."""
+        assert graph is not None
+        seeds = await watch.time("link", link(graph, tenant, query, timeout=current_deadline().timeout()))
+        if not seeds:
+            return GraphView([], Subgraph())
+        settings = get_settings()
+        subgraph = await watch.time(
+            "expand",
+            graph.expand(
+                tenant,
+                ids=[seed.id for seed in seeds],
+                max_hops=hops,
+                fan_out=settings.retrieve_graph_fan_out,
+                limit=settings.retrieve_graph_limit,
+                timeout=current_deadline().timeout(),
+            ),
         )
+        return GraphView(seeds, subgraph)
 
     branches: list[Awaitable[Any]] = [vector_branch()]
     if graph is not None:
-        branches.append(graph_branch())
-    else:
+        branches.append(watch.time("graph", graph_branch()))
+    elif options.preset == "graph":
         degraded.append("graph: not configured")
     outcomes = await asyncio.gather(*branches, return_exceptions=True)
 
-    hits: list[VectorHit] = []
+    dense: list[VectorHit] = []
     vector_outcome = outcomes[0]
     if isinstance(vector_outcome, BaseException):
         _reraise_cancellation(vector_outcome)
         degraded.append(f"vector: {reason(vector_outcome)}")
         logger.warning("vector branch failed", extra={"reason": reason(vector_outcome)})
     else:
-        hits = vector_outcome
+        dense = vector_outcome
+    view = GraphView([], Subgraph())
     if graph is not None:
         graph_outcome = outcomes[1]
         if isinstance(graph_outcome, BaseException):
@@ -133,19 +187,118 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
             degraded.append(f"graph: {reason(graph_outcome)}")
             logger.warning("graph branch failed", extra={"reason": reason(graph_outcome)})
         else:
-            subgraphs.insert(0, graph_outcome)
+            view = graph_outcome
     if isinstance(vector_outcome, BaseException) and (graph is None or isinstance(outcomes[1], BaseException)):
         raise Unavailable("Neither the vector store nor the graph could answer.", details={"degraded": degraded})
 
-    rendered = [render_hit(hit) for hit in hits]
+    if view.seeds and vector:
+        started = time.perf_counter()
+        rendered, facts = await ranked_with_graph(tenant, view, dense, vector, options, degraded)
+        watch.mark("rank", started)
+    else:  # no entity linked: exactly the dense top-k
+        rendered = [render_hit(hit, signals=["dense"]) for hit in dense[: options.top_k]]
+        facts = view.subgraph
     if options.rerank and len(rendered) > 1:
         try:
             rendered = await watch.time("rerank", _reranked(query, rendered))
-        except Exception as exc:  # noqa: BLE001 - keep the vector order
+        except Exception as exc:  # noqa: BLE001 - keep the fused order
             degraded.append(f"rerank: {reason(exc)}")
-    subgraph = merge(subgraphs) if options.include_subgraph else Subgraph(nodes=[], edges=[])
+    subgraph = merge([facts, *extra_subgraphs]) if options.include_subgraph else Subgraph(nodes=[], edges=[])
     watch.timings["total"] = round((time.perf_counter() - watch.origin) * 1000, 1)
-    return RetrieveResult(hits=rendered, subgraph=subgraph, timings_ms=watch.timings, degraded=degraded)
+    return RetrieveResult(
+        hits=rendered, subgraph=subgraph, timings_ms=watch.timings, degraded=degraded, seeds=view.seeds
+    )
+
+
+async def ranked_with_graph(
+    tenant: str,
+    view: GraphView,
+    dense: list[VectorHit],
+    vector: list[float],
+    options: RetrieveOptions,
+    degraded: list[str],
+) -> tuple[list[dict[str, Any]], Subgraph]:
+    """The top-k of the fused dense and graph rankings, and the facts ranked by the same walk."""
+    entity_graph = graph_rank.build_graph(view.subgraph)
+    by_id = {chunk_id(hit): hit for hit in dense}
+    missing = [cid for cid in graph_rank.passages(entity_graph) if cid not in by_id]
+    if missing:
+        try:  # the neighbourhood's passages, within the caller's filters, with their dense score
+            by_id.update((chunk_id(hit), hit) for hit in await fetch_chunks(tenant, missing, vector, options))
+        except Exception as exc:  # noqa: BLE001 - the dense candidates still rank
+            degraded.append(f"graph passages: {reason(exc)}")
+    entity_graph = graph_rank.restricted(entity_graph, set(by_id))
+    similarity = {cid: hit.score for cid, hit in by_id.items()}
+    seeds = graph_rank.seed_weights(view.seeds, entity_graph, similarity)
+    rank = graph_rank.personalized_pagerank(entity_graph, graph_rank.restart_vector(seeds, similarity))
+    walk = graph_rank.passage_scores(rank)
+    paths = graph_rank.seed_paths(view.subgraph, [seed for seed in seeds if seeds[seed] > 0])
+    dense_ids = {chunk_id(hit) for hit in dense[: options.top_k]}  # what /search would have returned
+    hits = []
+    for cid in ranked(walk)[: options.top_k]:
+        signals = [s for s, ok in (("dense", cid in dense_ids), ("graph", ("p", cid) in entity_graph.adjacency)) if ok]
+        hit = render_hit(by_id[cid], signals=signals)
+        hit.update(score=round(walk[cid], 6), vector_score=round(by_id[cid].score, 6))
+        if "graph" in signals:
+            hit["graph_path"] = path_to(cid, entity_graph, paths)
+        hits.append(hit)
+    return hits, top_facts(view, rank, options.max_facts)
+
+
+async def fetch_chunks(
+    tenant: str, chunk_ids: list[str], vector: list[float], options: RetrieveOptions
+) -> list[VectorHit]:
+    """These chunks, within the caller's filters, with their dense score for this query."""
+    base = options.filters or SearchFilter()
+    allowed = chunk_ids if base.chunk_ids is None else [c for c in chunk_ids if c in base.chunk_ids]
+    narrowed = base.model_copy(update={"chunk_ids": allowed})
+    return await search(tenant, "", top_k=len(allowed), filters=narrowed, collection=options.collection, vector=vector)
+
+
+def chunk_id(hit: VectorHit) -> str:
+    return str(hit.payload.get("chunk_id") or hit.id)
+
+
+def ranked(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda key: (-scores[key], key))
+
+
+def path_to(
+    passage: str, entity_graph: graph_rank.EntityPassageGraph, paths: dict[str, list[SubgraphEdge]]
+) -> list[dict[str, Any]]:
+    """Seed -> facts -> this passage: the shortest path through a fact (or an entity) that cites it."""
+    options: list[list[dict[str, Any]]] = []
+    for fact in entity_graph.facts_of_passage.get(passage, []):
+        for end in (fact.src, fact.dst):
+            if end in paths:
+                steps = [*paths[end], fact] if fact not in paths[end] else paths[end]
+                options.append([_step(edge) for edge in steps])
+    if not options:
+        for kind, entity in entity_graph.adjacency.get(("p", passage), {}):
+            if kind == "e" and entity in paths:
+                options.append([*(_step(edge) for edge in paths[entity]), {"mentions": entity}])
+    return min(options, key=len) if options else []
+
+
+def _step(edge: SubgraphEdge) -> dict[str, Any]:
+    return {"src": edge.src, "type": edge.type, "dst": edge.dst}
+
+
+def top_facts(view: GraphView, rank: dict[tuple[str, str], float], cap: int) -> Subgraph:
+    """The facts the walk ranks highest, and their entities (seeds always included).
+
+    A fact's weight is the geometric mean of its two entities' mass (a hub's many facts to
+    unrelated entities stay low) plus the mass of the best passage it was extracted from.
+    """
+
+    def weight(edge: SubgraphEdge) -> float:
+        ends = math.sqrt(rank.get(("e", edge.src), 0.0) * rank.get(("e", edge.dst), 0.0))
+        cited = max((rank.get(("p", source), 0.0) for source in graph_rank.sources_of(edge.props)), default=0.0)
+        return ends + cited
+
+    edges = sorted(view.subgraph.edges, key=lambda e: (-weight(e), e.src, e.type, e.dst))[: max(cap, 0)]
+    keep = {seed.id for seed in view.seeds} | {e.src for e in edges} | {e.dst for e in edges}
+    return Subgraph(nodes=[n for n in view.subgraph.nodes if n.id in keep], edges=edges)
 
 
 def _reraise_cancellation(exc: BaseException) -> None:
@@ -153,9 +306,9 @@ def _reraise_cancellation(exc: BaseException) -> None:
         raise exc
 
 
-def render_hit(hit: VectorHit) -> dict[str, Any]:
+def render_hit(hit: VectorHit, *, signals: list[str] | None = None) -> dict[str, Any]:
     payload = hit.payload
-    return {
+    rendered: dict[str, Any] = {
         "id": hit.id,
         "text": payload.get("text", ""),
         "score": round(hit.score, 6),
@@ -170,11 +323,17 @@ def render_hit(hit: VectorHit) -> dict[str, Any]:
             }
         ],
     }
+    if signals is not None:
+        rendered["signals"] = signals
+    return rendered
 
 
 async def _reranked(query: str, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     _, scored = await reranker.rerank(query, [hit["text"] for hit in hits])
-    return [{**hits[s.index], "vector_score": hits[s.index]["score"], "score": s.score} for s in scored]
+    return [
+        {**hits[s.index], "vector_score": hits[s.index].get("vector_score", hits[s.index]["score"]), "score": s.score}
+        for s in scored
+    ]
 
 
 def merge(subgraphs: list[Subgraph]) -> Subgraph:

@@ -118,6 +118,8 @@ def scope(
     if filter is not None:
         if filter.doc_ids is not None:
             conditions.append(FieldIn("doc_id", tuple(filter.doc_ids)))
+        if filter.chunk_ids is not None:
+            conditions.append(FieldIn("chunk_id", tuple(filter.chunk_ids)))
         for key, value in (filter.metadata or {}).items():
             conditions.append(FieldEquals(f"metadata.{key}", value))
     return conditions

@@ -17,6 +17,7 @@ from ...errors import BadRequest, DeadlineExceeded, Unavailable, UpstreamError
 from ...models.graph import GraphData, Subgraph, SubgraphEdge, SubgraphNode
 from . import cypher
 from .identifiers import assert_read_only, check_tenant
+from .names import name_keys, question_spans
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -40,6 +41,16 @@ class GraphQueryError(UpstreamError):
 class UpsertResult:
     nodes: int
     edges: int
+
+
+@dataclass(frozen=True)
+class LinkedName:
+    """An entity whose name or alias has `key`, and how many passages mention it."""
+
+    key: str
+    id: str
+    name: str
+    mentions: int
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,10 @@ class GraphStore(Protocol):
         limit: int = 200,
         timeout: float | None = None,
     ) -> Subgraph: ...
+
+    async def link(
+        self, tenant: str, keys: Sequence[str], *, limit: int = 500, timeout: float | None = None
+    ) -> list[LinkedName]: ...
 
     async def delete_sources(
         self, tenant: str, sources: Sequence[str], *, timeout: float | None = None
@@ -164,10 +179,13 @@ class CypherGraphStore(ABC):
         if not (ids or names or (text and text.strip())):
             return Subgraph()
         budget, limit, fan_out = Budget(timeout), max(1, limit), max(1, fan_out)
-        seeds = await self._read(
-            tenant, cypher.SEEDS, {"ids": list(ids), "names": names, "text": text or "", "limit": limit}, budget.left()
-        )
-        nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds}
+        keys = name_keys(names) + [span.key for span in question_spans(text or "")]
+        seeds = await self._read(tenant, cypher.SEEDS_BY_ID, {"ids": list(ids), "limit": limit}, budget.left())
+        if keys:
+            seeds += await self._read(
+                tenant, cypher.SEEDS_BY_KEY, {"keys": list(dict.fromkeys(keys)), "limit": limit}, budget.left()
+            )
+        nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds[:limit]}
         edges: dict[tuple[str, str, str], SubgraphEdge] = {}
         frontier = list(nodes)
         for _ in range(min(max(max_hops, 0), cypher.MAX_HOPS)):
@@ -190,6 +208,18 @@ class CypherGraphStore(ABC):
                     nodes[row["id"]] = _node(row["id"], row["node_type"], row["node_props"])
                     frontier.append(row["id"])
         return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+
+    async def link(
+        self, tenant: str, keys: Sequence[str], *, limit: int = 500, timeout: float | None = None
+    ) -> list[LinkedName]:
+        """The entities having any of these name keys (one indexed lookup per key)."""
+        check_tenant(tenant)
+        if not keys:
+            return []
+        rows = await self._read(
+            tenant, cypher.LINK, {"keys": list(dict.fromkeys(keys)), "limit": max(1, limit)}, Budget(timeout).left()
+        )
+        return [LinkedName(row["key"], row["id"], str(row["name"]), int(row["mentions"])) for row in rows]
 
     async def delete_sources(
         self, tenant: str, sources: Sequence[str], *, timeout: float | None = None

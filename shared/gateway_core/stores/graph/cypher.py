@@ -2,8 +2,10 @@
 
 Every statement filters on `$tenant`, which the store binds itself. Labels and
 relation types enter only through `identifiers.quote`; everything else is a
-parameter. Entities are found by id, by name, or by an `aliases` list property
-(e.g. the English and Chinese names of one entity), case-insensitively.
+parameter. Entities are found by id, or through `name_keys`: the normalized keys
+of their name and of an `aliases` list property (e.g. the English and Chinese
+names of one entity), an indexed list that a question's n-grams are looked up in
+(see `names`): never a scan over every name.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 from ...models.graph import Edge, GraphData, Node
 from .identifiers import quote
+from .names import name_keys
 
 BATCH_ROWS = 500
 MAX_HOPS = 3
 # Kept out of the props a caller sees: the subgraph and query rows carry them elsewhere.
-HIDDEN_KEYS = ("id", "tenant", "type")
+HIDDEN_KEYS = ("id", "tenant", "type", "name_keys")
 
 UPSERT_NODES = """
 UNWIND $rows AS row
@@ -26,7 +29,8 @@ MERGE (n:Entity {{id: row.id, tenant: $tenant}})
 ON CREATE SET n.sources = []
 ON MATCH SET n.sources = coalesce(n.sources, [])
 SET n:{label}, n.type = row.type, n.name = coalesce(row.name, n.name, row.id), n += row.props,
-    n.sources = n.sources + [s IN row.sources WHERE NOT s IN n.sources]
+    n.sources = n.sources + [s IN row.sources WHERE NOT s IN n.sources],
+    n.name_keys = coalesce(n.name_keys, []) + [k IN row.keys WHERE NOT k IN coalesce(n.name_keys, [])]
 """
 
 # An endpoint that is not in the batch is merged by id: type Entity, named by its id.
@@ -46,13 +50,29 @@ ON MATCH SET r.sources = coalesce(r.sources, [])
 SET r += row.props, r.sources = r.sources + [s IN row.sources WHERE NOT s IN r.sources]
 """
 
-# Reverse containment finds the names a text mentions, with or without spaces (Chinese has none).
-SEEDS = """
-MATCH (n:Entity)
-WHERE n.tenant = $tenant AND (n.id IN $ids
-      OR any(a IN [n.name] + coalesce(n.aliases, []) WHERE toLower(toString(a)) IN [x IN $names | toLower(x)]
-             OR ($text <> '' AND size(toString(a)) >= 2 AND toLower($text) CONTAINS toLower(toString(a)))))
+# Seeds by id, then by name key: each lookup goes through an index (id, name_keys).
+SEEDS_BY_ID = """
+UNWIND $ids AS wanted
+MATCH (n:Entity {id: wanted})
+WHERE n.tenant = $tenant
 RETURN n.id AS id, n.type AS type, properties(n) AS props
+LIMIT $limit
+"""
+
+SEEDS_BY_KEY = """
+UNWIND $keys AS key
+MATCH (n:Entity)
+WHERE key IN n.name_keys AND n.tenant = $tenant
+RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+LIMIT $limit
+"""
+
+# The entities whose name or alias has one of these keys, with how many passages mention them.
+LINK = """
+UNWIND $keys AS key
+MATCH (n:Entity)
+WHERE key IN n.name_keys AND n.tenant = $tenant
+RETURN key, n.id AS id, n.name AS name, size(coalesce(n.sources, [])) AS mentions
 LIMIT $limit
 """
 
@@ -120,9 +140,15 @@ def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[d
                 "name": node.name,
                 "props": {p.key: p.value for p in node.props},
                 "sources": list(dict.fromkeys(sources)),
+                "keys": name_keys([node.name or node.id, *_aliases(node)]),
             }
         )
     return rows
+
+
+def _aliases(node: Node) -> list[object]:
+    value = next((p.value for p in node.props if p.key == "aliases"), None)
+    return list(value) if isinstance(value, list) else [value]
 
 
 def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

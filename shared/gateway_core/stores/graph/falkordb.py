@@ -20,7 +20,12 @@ from .identifiers import check_tenant
 
 T = TypeVar("T")
 
-INDEXES = ("CREATE INDEX FOR (n:Entity) ON (n.id)", "CREATE INDEX FOR (n:Entity) ON (n.name)")
+# name_keys is a list: FalkorDB's range index serves `key IN n.name_keys` lookups.
+INDEXES = (
+    "CREATE INDEX FOR (n:Entity) ON (n.id)",
+    "CREATE INDEX FOR (n:Entity) ON (n.name)",
+    "CREATE INDEX FOR (n:Entity) ON (n.name_keys)",
+)
 # Relationships in a result name their endpoints by internal id; this maps them to entity ids.
 ENTITY_IDS = "MATCH (n) WHERE id(n) IN $keys RETURN id(n) AS key, n.id AS id"
 

@@ -1,0 +1,167 @@
+"""Rank passages with Personalized PageRank over the entity-passage graph of a bounded neighbourhood.
+
+The reference is HippoRAG 2: entities and passages are nodes; a fact links its two
+entities to each other and to the passages it was extracted from (its `sources`),
+an entity links to the passages that mention it. The walk restarts on the seeds
+(by link score) and, with a share, on the candidate passages (by dense
+score), and continues with probability `damping` (0.5 as in the paper). The
+graph is only the neighbourhood the store returned (hundreds to a few thousand
+nodes), so this runs in memory in a few milliseconds.
+
+The paper puts 0.05 of the restart on passages; its seeds are facts an LLM
+judged relevant. Ours are linked by name alone, so the passages' meaning gets
+more say (a quarter). On the MuSiQue sample any share from 0.1 to 0.5 gives the
+same recall@5 within a point; 0.05 gives 3 points less.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..models.graph import Subgraph, SubgraphEdge
+from .linking import Seed
+
+DAMPING = 0.5
+PASSAGE_SHARE = 0.25  # restart mass on passages (by dense score) relative to the seeds; see the module doc
+ITERATIONS = 50
+TOLERANCE = 1e-9
+
+
+@dataclass
+class EntityPassageGraph:
+    """Undirected weighted adjacency; node keys are ('e', entity id) or ('p', chunk id)."""
+
+    adjacency: dict[tuple[str, str], dict[tuple[str, str], float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    facts_of_passage: dict[str, list[SubgraphEdge]] = field(default_factory=lambda: defaultdict(list))
+
+    def connect(self, a: tuple[str, str], b: tuple[str, str], weight: float = 1.0) -> None:
+        if a != b:
+            self.adjacency[a][b] += weight
+            self.adjacency[b][a] += weight
+
+
+def sources_of(props: Mapping[str, object]) -> list[str]:
+    sources = props.get("sources")
+    return [s for s in sources if isinstance(s, str)] if isinstance(sources, list) else []
+
+
+def build_graph(subgraph: Subgraph) -> EntityPassageGraph:
+    graph = EntityPassageGraph()
+    for edge in subgraph.edges:
+        src, dst = ("e", edge.src), ("e", edge.dst)
+        graph.connect(src, dst)
+        for chunk_id in sources_of(edge.props):
+            graph.connect(src, ("p", chunk_id))
+            graph.connect(dst, ("p", chunk_id))
+            graph.facts_of_passage[chunk_id].append(edge)
+    for node in subgraph.nodes:
+        for chunk_id in sources_of(node.props):
+            graph.connect(("e", node.id), ("p", chunk_id))
+    return graph
+
+
+def passages(graph: EntityPassageGraph) -> list[str]:
+    return sorted(key for kind, key in graph.adjacency if kind == "p")
+
+
+def restricted(graph: EntityPassageGraph, allowed: set[str]) -> EntityPassageGraph:
+    """The graph without the passages the caller may not see (filters) or that are gone from the store."""
+    kept = EntityPassageGraph()
+    for node, neighbours in graph.adjacency.items():
+        if node[0] == "p" and node[1] not in allowed:
+            continue
+        for neighbour, weight in neighbours.items():
+            if neighbour[0] != "p" or neighbour[1] in allowed:
+                kept.adjacency[node][neighbour] = weight
+    for chunk_id, facts in graph.facts_of_passage.items():
+        if chunk_id in allowed:
+            kept.facts_of_passage[chunk_id] = facts
+    return kept
+
+
+def normalized(scores: Mapping[str, float]) -> dict[str, float]:
+    """Min-max to [0, 1] (all equal: all 1)."""
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    return {key: (value - low) / (high - low) if high > low else 1.0 for key, value in scores.items()}
+
+
+def seed_weights(seeds: Sequence[Seed], graph: EntityPassageGraph, similarity: Mapping[str, float]) -> dict[str, float]:
+    """Link score times agreement with the question's meaning: the best dense score among the passages
+    the seed is connected to. A common noun linked by accident ("state", "city") sits in passages
+    that do not resemble the question and fades; a named subject does not."""
+    relative = normalized(similarity)
+    weights = {}
+    for seed in seeds:
+        around = [relative.get(key, 0.0) for kind, key in graph.adjacency.get(("e", seed.id), {}) if kind == "p"]
+        weights[seed.id] = seed.score * max(around, default=0.0)
+    return weights
+
+
+def restart_vector(seeds: Mapping[str, float], dense: Mapping[str, float]) -> dict[tuple[str, str], float]:
+    """Seeds by link score; dense candidates by min-max normalized score, scaled to PASSAGE_SHARE."""
+    restart: dict[tuple[str, str], float] = {}
+    seed_total = sum(seeds.values()) or 1.0
+    for entity_id, score in seeds.items():
+        restart[("e", entity_id)] = score / seed_total
+    if dense:
+        weights = normalized(dense)
+        weight_total = sum(weights.values()) or 1.0
+        for chunk_id, weight in weights.items():
+            restart[("p", chunk_id)] = restart.get(("p", chunk_id), 0.0) + PASSAGE_SHARE * weight / weight_total
+    total = sum(restart.values()) or 1.0
+    return {node: mass / total for node, mass in restart.items()}
+
+
+def personalized_pagerank(
+    graph: EntityPassageGraph, restart: Mapping[tuple[str, str], float], *, damping: float = DAMPING
+) -> dict[tuple[str, str], float]:
+    """Power iteration; a node without edges gives its mass back to the restart distribution."""
+    nodes = set(graph.adjacency) | set(restart)
+    strength = {node: sum(graph.adjacency[node].values()) for node in graph.adjacency}
+    rank = dict(restart)
+    for _ in range(ITERATIONS):
+        following: dict[tuple[str, str], float] = {node: (1 - damping) * restart.get(node, 0.0) for node in nodes}
+        stranded = 0.0
+        for node, mass in rank.items():
+            neighbours = graph.adjacency.get(node)
+            if not neighbours:
+                stranded += mass
+                continue
+            share = damping * mass / strength[node]
+            for neighbour, weight in neighbours.items():
+                following[neighbour] += share * weight
+        for node, mass in restart.items():
+            following[node] += damping * stranded * mass
+        change = sum(abs(following[node] - rank.get(node, 0.0)) for node in nodes)
+        rank = following
+        if change < TOLERANCE:
+            break
+    return rank
+
+
+def passage_scores(rank: Mapping[tuple[str, str], float]) -> dict[str, float]:
+    return {key: score for (kind, key), score in rank.items() if kind == "p"}
+
+
+def seed_paths(subgraph: Subgraph, seeds: Sequence[str]) -> dict[str, list[SubgraphEdge]]:
+    """For every entity reachable from a seed, the facts of one shortest path from it (breadth first)."""
+    around: dict[str, list[SubgraphEdge]] = defaultdict(list)
+    for edge in subgraph.edges:
+        around[edge.src].append(edge)
+        around[edge.dst].append(edge)
+    paths: dict[str, list[SubgraphEdge]] = {seed: [] for seed in seeds}
+    queue = deque(seeds)
+    while queue:
+        entity = queue.popleft()
+        for edge in around[entity]:
+            other = edge.dst if edge.src == entity else edge.src
+            if other not in paths:
+                paths[other] = [*paths[entity], edge]
+                queue.append(other)
+    return paths
