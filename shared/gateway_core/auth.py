@@ -60,6 +60,11 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def tenants(self) -> frozenset[str]:
+        """The tenants the configured keys map to."""
+        return frozenset(tenant for _, tenant in self._entries)
+
     def tenant_for(self, presented: str) -> str | None:
         candidate = presented.encode()
         tenant = None

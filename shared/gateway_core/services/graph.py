@@ -6,14 +6,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import dependencies
+from ..auth import load_keyring
 from ..deadline import current as current_deadline
-from ..errors import NotConfigured
+from ..errors import Forbidden, NotConfigured
 from ..models.graph import GraphData
+from ..settings import get_settings
 
 if TYPE_CHECKING:
     from ..stores.graph.base import GraphStore, UpsertResult
 
 GRAPH_NOT_CONFIGURED = "No graph store is configured: set FALKORDB_URL (redis://host:port) or NEO4J_URI."
+
+
+async def _tenants_share_a_database() -> bool:
+    settings = get_settings()
+    if settings.graph_backend != "neo4j" or settings.neo4j_database_per_tenant:
+        return False
+    return len((await load_keyring(settings)).tenants) > 1
 
 
 def require_graph() -> GraphStore:
@@ -27,6 +36,19 @@ async def upsert(tenant: str, data: GraphData, sources: Sequence[str] = ()) -> U
     return await require_graph().upsert(tenant, data, sources=sources, timeout=current_deadline().timeout())
 
 
+SHARED_DATABASE = (
+    "Free Cypher is off: this deployment keeps several tenants in one Neo4j database, where a query could "
+    "read another tenant's data. Set NEO4J_DATABASE_PER_TENANT=true (a database per tenant), or use /retrieve."
+)
+
+
 async def query(tenant: str, cypher: str, params: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:
-    """Read-only Cypher on the tenant's graph (the store refuses writes and binds `$tenant`)."""
-    return await require_graph().query(tenant, cypher, params, limit=limit, timeout=current_deadline().timeout())
+    """Read-only Cypher on the tenant's own graph (the store refuses writes and binds `$tenant`).
+
+    Isolation must be structural: FalkorDB keeps a graph per tenant, Neo4j needs a database per tenant.
+    A shared Neo4j database is only open to free Cypher while one tenant is configured.
+    """
+    store = require_graph()
+    if await _tenants_share_a_database():
+        raise Forbidden(SHARED_DATABASE)
+    return await store.query(tenant, cypher, params, limit=limit, timeout=current_deadline().timeout())
