@@ -56,14 +56,17 @@ _TOKENS = re.compile(
 # A keyword right after `.`, `$` or `:` is a property, parameter or label name, not a clause.
 _FORBIDDEN_CLAUSES = re.compile(
     r"(?<![.$:\w])\b(CREATE|MERGE|DELETE|DETACH|SET|REMOVE|DROP|FOREACH|LOAD\s+CSV|INSERT|USE|"
-    r"GRANT|DENY|REVOKE|ALTER|RENAME|TERMINATE)\b",
+    r"GRANT|DENY|REVOKE|ALTER|RENAME|TERMINATE|SHOW|START|STOP|ENABLE|SUSPEND)\b",
     re.IGNORECASE,
 )
 _CALL = re.compile(r"\bCALL\s+([\w.]+)", re.IGNORECASE)
-_WRITE_PROCEDURES = re.compile(
-    r"(?:db\.idx|db\.index|apoc|dbms|gds)(?:\.[\w.]*)?|db\.(?:create|drop|clear)\w*", re.IGNORECASE
+# An allow-list: the schema listings and the index queries of both databases, nothing else
+# (no apoc.*, dbms.*, gds.*, no procedure that writes, loads or reaches the network).
+_ALLOWED_PROCEDURES = re.compile(
+    r"db\.(?:labels|relationshipTypes|propertyKeys)"
+    r"|db\.(?:idx|index)\.(?:fulltext|vector)\.query(?:Nodes|Relationships)",
+    re.IGNORECASE,
 )
-_READ_PROCEDURES = re.compile(r"db\.(?:idx|index)\.(?:fulltext|vector)\.query\w*", re.IGNORECASE)
 
 
 def code_only(cypher: str) -> str:
@@ -88,8 +91,11 @@ def assert_read_only(cypher: str) -> None:
         raise BadRequest(f"Graph queries are read-only: {keyword} is not allowed.")
     for call in _CALL.finditer(code):
         procedure = call.group(1)
-        if _WRITE_PROCEDURES.fullmatch(procedure) and not _READ_PROCEDURES.fullmatch(procedure):
-            raise BadRequest(f"Graph queries are read-only: CALL {procedure} is not allowed.")
+        if not _ALLOWED_PROCEDURES.fullmatch(procedure):
+            raise BadRequest(
+                f"Graph queries are read-only and may call only db.labels, db.relationshipTypes, "
+                f"db.propertyKeys and the full-text/vector index queries: CALL {procedure} is not allowed."
+            )
 
 
 def mentions_parameter(cypher: str, name: str) -> bool:
