@@ -176,23 +176,27 @@ def _tidy(text: str) -> str:
 # --- Markdown ------------------------------------------------------------------------------------
 
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
-_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s+|$)(.*?)(?:\s+#+\s*)?$")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s+|$)(.*)$")
 _RULE = re.compile(r"^\s{0,3}(?:[-*_]\s*){3,}$|^\s{0,3}=+\s*$")
 _REFERENCE = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+.*$")
-_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_SEPARATOR_CELL = re.compile(r"\s*:?-{2,}:?\s*")
 _QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
 _BULLET = re.compile(r"^(\s*)[-*+]\s+(?:\[[ xX]\]\s+)?")
+# Linear on any line: a span's content never runs past the next candidate delimiter of its own kind, so a
+# failed opener scans only up to the next opener (an unbounded `.+?` made "*a *a *a ..." quadratic).
+_URL = r"[^()\n]*(?:\([^()\n]*\)[^()\n]*)*"  # one level of balanced parentheses: /wiki/Foo_(bar)
 _INLINE = [
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # image -> alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # link -> its text
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference link
-    (re.compile(r"<(https?://[^>\s]+)>"), r"\1"),  # autolink: the URL is the content
+    (re.compile(rf"!\[([^\[\]]*)\]\({_URL}\)"), r"\1"),  # image -> alt text
+    (re.compile(rf"\[([^\[\]]+)\]\({_URL}\)"), r"\1"),  # link -> its text
+    (re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]"), r"\1"),  # reference link
+    (re.compile(r"<(https?://[^<>\s]+)>"), r"\1"),  # autolink: the URL is the content
     (re.compile(r"`+([^`]+?)`+"), r"\1"),  # inline code
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # strong
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),  # emphasis
-    (re.compile(r"(?<![\w])_(?=\S)(.+?)(?<=\S)_(?![\w])"), r"\1"),  # emphasis, not snake_case
-    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),  # strikethrough
-    (re.compile(r"<[A-Za-z/][^>]*>"), ""),  # inline HTML tags
+    (re.compile(r"\*\*(?=\S)((?:[^*]|\*(?!\*))+?)(?<=\S)\*\*"), r"\1"),  # strong
+    (re.compile(r"__(?=\S)((?:[^_]|_(?!_))+?)(?<=\S)__"), r"\1"),  # strong
+    (re.compile(r"(?<![\w*])\*(?=\S)((?:[^*]|(?<=\w)\*(?=\w))+?)(?<=\S)\*(?![\w*])"), r"\1"),  # emphasis
+    (re.compile(r"(?<![\w])_(?=\S)((?:[^_]|(?<=\w)_(?=\w))+?)(?<=\S)_(?![\w])"), r"\1"),  # not snake_case
+    (re.compile(r"~~(?=\S)((?:[^~]|~(?!~))+?)(?<=\S)~~"), r"\1"),  # strikethrough
+    (re.compile(r"<[A-Za-z/][^<>]*>"), ""),  # inline HTML tags
 ]
 # Escaped punctuation hides in the private use area while the rules run, then comes back bare.
 _ESCAPED = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
@@ -213,7 +217,7 @@ def _parse_markdown(text: str) -> str:
         if opening:
             fence = opening.group(1)
             continue
-        if not (_RULE.match(line) or _REFERENCE.match(line) or _TABLE_SEPARATOR.match(line)):
+        if not (_RULE.match(line) or _REFERENCE.match(line) or _is_table_separator(line)):
             out.append(_markdown_line(line))
     return _tidy("\n".join(out))
 
@@ -222,7 +226,7 @@ def _markdown_line(line: str) -> str:
     line = _QUOTE.sub("", line)
     heading = _HEADING.match(line)
     if heading:
-        line = heading.group(1)
+        line = _without_closing_hashes(heading.group(1))
     line = _BULLET.sub(r"\1", line)
     if line.lstrip().startswith("|"):
         line = " | ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
@@ -230,6 +234,22 @@ def _markdown_line(line: str) -> str:
     for pattern, replacement in _INLINE:
         line = pattern.sub(replacement, line)
     return _HIDDEN.sub(lambda m: chr(ord(m.group()) - 0xE000), line)
+
+
+def _without_closing_hashes(title: str) -> str:
+    """`Title ##` -> `Title`; `C#` and a title of only hashes stay (string operations: no backtracking)."""
+    stripped = title.rstrip()
+    body = stripped.rstrip("#")
+    if body != stripped and body and body[-1].isspace():
+        return body.rstrip()
+    return stripped
+
+
+def _is_table_separator(line: str) -> bool:
+    """`| --- | :-: |`: cells of at least two dashes, optionally aligned with colons."""
+    cells = line.strip()
+    cells = cells.removeprefix("|").removesuffix("|")
+    return all(_SEPARATOR_CELL.fullmatch(cell) for cell in cells.split("|"))
 
 
 # --- HTML ----------------------------------------------------------------------------------------
@@ -337,9 +357,42 @@ class _TextExtractor(HTMLParser):
 
 def _parse_html(text: str) -> str:
     parser = _TextExtractor()
-    parser.feed(text)
+    parser.feed(_defuse_markup(text))
     parser.close()
     return parser.text()
+
+
+def _defuse_markup(text: str) -> str:
+    """Escape every `<` that does not open a complete tag (`>` before the next `<`) or comment (`-->`).
+
+    The standard parser rescans the rest of the document for each such `<` (`<a<a<a...`, `<?<?...`,
+    `</</...`: quadratic); escaped, they are the text they would have become anyway. One pass, and each
+    `find` result is reused until passed, so the whole is linear.
+    """
+    out: list[str] = []
+    position, gt, comment_end = 0, -1, -1
+    while (lt := text.find("<", position)) != -1:
+        out.append(text[position:lt])
+        if text.startswith("<!--", lt):
+            if comment_end != len(text) and comment_end < lt + 4:
+                comment_end = text.find("-->", lt + 4)
+                comment_end = len(text) if comment_end == -1 else comment_end
+            if comment_end < len(text):
+                out.append(text[lt : comment_end + 3])
+                position = comment_end + 3
+                continue
+        if gt != len(text) and gt <= lt:
+            gt = text.find(">", lt)
+            gt = len(text) if gt == -1 else gt
+        following = text.find("<", lt + 1, gt)
+        if gt < len(text) and following == -1:
+            out.append(text[lt : gt + 1])
+            position = gt + 1
+        else:
+            out.append("&lt;")
+            position = lt + 1
+    out.append(text[position:])
+    return "".join(out)
 
 
 # --- JSON lines ----------------------------------------------------------------------------------
