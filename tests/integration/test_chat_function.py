@@ -48,16 +48,16 @@ def test_health_needs_no_key():
     ],
 )
 def test_missing_or_wrong_key_is_401(headers, api_key):
-    response = invoke("chat", http_event("GET", "/version", headers=headers, api_key=api_key))
+    response = invoke("chat", http_event("POST", "/chat", {"messages": USER}, headers=headers, api_key=api_key))
     assert response.status == 401
     assert response.json()["error"] == "unauthorized"
 
 
 def test_bearer_key_is_accepted():
     response = invoke(
-        "chat", http_event("GET", "/version", api_key=None, headers={"authorization": "Bearer test-key-plain"})
+        "chat", http_event("GET", "/v1/models", api_key=None, headers={"authorization": "Bearer test-key-plain"})
     )
-    assert response.status == 200 and response.json()["version"]
+    assert response.status == 200 and response.json()["data"]
 
 
 def test_no_keys_configured_is_401_for_every_keyed_route(monkeypatch):
@@ -65,7 +65,7 @@ def test_no_keys_configured_is_401_for_every_keyed_route(monkeypatch):
     from gateway_core.settings import reset_settings
 
     reset_settings()
-    assert invoke("chat", http_event("GET", "/version", api_key="anything")).status == 401
+    assert invoke("chat", http_event("POST", "/chat", {"messages": USER}, api_key="anything")).status == 401
 
 
 # --- /chat ------------------------------------------------------------------------------------
