@@ -59,8 +59,14 @@ def providers() -> list[ProviderConfig]:
     return configured
 
 
+# The predecessor's model names: every configured provider, in order, unless MODEL_ALIASES (or a provider
+# of that name) says otherwise.
+BUILTIN_ALIASES = ("rag-answer", "graph-extractor")
+
+
 def resolve(alias: str | None) -> list[ProviderConfig]:
-    """Providers for a model alias, in order: MODEL_ALIASES, else a provider name, else all."""
+    """Providers for a model alias, in order: MODEL_ALIASES, else a provider name, else a built-in alias
+    (`rag-answer`, `graph-extractor`: all providers), else all for `default`."""
     configured = providers()
     by_name = {provider.name: provider for provider in configured}
     aliases = get_settings().model_aliases
@@ -73,13 +79,16 @@ def resolve(alias: str | None) -> list[ProviderConfig]:
         return [by_name[name] for name in aliases[alias]]
     if alias in by_name:
         return [by_name[alias]]
-    known = sorted({*aliases, *by_name})
+    if alias in BUILTIN_ALIASES:
+        return configured
+    known = sorted({*aliases, *by_name, *BUILTIN_ALIASES})
     raise BadRequest(f"Unknown model '{alias}'. Known models: {', '.join(known)}.", code="unknown_model")
 
 
 def model_names() -> list[str]:
     settings = get_settings()
-    return list(dict.fromkeys([*settings.model_aliases, *(p.name for p in settings.llm_providers)]))
+    builtin = BUILTIN_ALIASES if settings.llm_providers else ()
+    return list(dict.fromkeys([*settings.model_aliases, *builtin, *(p.name for p in settings.llm_providers)]))
 
 
 def client_for(provider: ProviderConfig) -> Any:
