@@ -8,10 +8,12 @@ version is processed once (Powertools Idempotency, keyed on
 bucket/key/version-or-etag); without it, deterministic ids alone keep a
 redelivery harmless.
 
-Tenant convention: the first segment of the object key names the tenant
-(`acme/handbook/intro.md` -> tenant `acme`, doc_id `handbook/intro.md`); a key
-without `/`, or whose first segment is not a valid tenant name, belongs to
-tenant `default` with the whole key as doc_id.
+Tenant convention (`tenant_and_doc`): the first segment of the object key
+names the tenant only when it is a configured tenant (one the API keys map
+to), and is then not part of the doc_id (`acme/handbook/intro.md` -> tenant
+`acme`, doc_id `handbook/intro.md`). Any other key belongs to the deployment's
+default tenant (the only tenant when exactly one is configured, `default`
+otherwise), with the whole key as doc_id (`handbook/intro.md`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -27,7 +30,7 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import runtime
-from .auth import DEFAULT_TENANT, TENANT_PATTERN
+from .auth import DEFAULT_TENANT, load_keyring
 from .clients import aws
 from .deadline import Deadline, set_current
 from .errors import Unprocessable
@@ -49,15 +52,21 @@ class ObjectEvent:
     version: str  # versionId, else eTag, else sequencer
 
     @property
-    def tenant_and_doc(self) -> tuple[str, str]:
-        head, sep, rest = self.key.partition("/")
-        if sep and rest and TENANT_PATTERN.match(head):
-            return head, rest
-        return DEFAULT_TENANT, self.key
-
-    @property
     def idempotency_data(self) -> dict[str, str]:
         return {"action": self.action, "bucket": self.bucket, "key": self.key, "version": self.version}
+
+
+def tenant_and_doc(key: str, tenants: Collection[str]) -> tuple[str, str]:
+    """The tenant and document id of an object key, given the configured tenants.
+
+    `acme/handbook/intro.md` with `acme` configured -> (`acme`, `handbook/intro.md`); otherwise the
+    deployment's default tenant and the whole key: (`default`, `handbook/intro.md`), or with exactly
+    one tenant configured, e.g. `acme` -> (`acme`, `handbook/intro.md`).
+    """
+    head, sep, rest = key.partition("/")
+    if sep and rest and head in tenants:
+        return head, rest
+    return (next(iter(tenants)) if len(tenants) == 1 else DEFAULT_TENANT), key
 
 
 def parse_record(body: str) -> list[ObjectEvent]:
@@ -106,7 +115,7 @@ def _read_object(event: ObjectEvent) -> tuple[bytes, str | None]:
 
 
 async def process_event(event: ObjectEvent) -> dict[str, Any]:
-    tenant, doc_id = event.tenant_and_doc
+    tenant, doc_id = tenant_and_doc(event.key, (await load_keyring()).tenants)
     if event.action == "removed":
         return await remove_document(tenant, doc_id)
     data, content_type = await asyncio.to_thread(_read_object, event)
