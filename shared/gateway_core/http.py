@@ -10,6 +10,8 @@ there would defeat their reuse across warm invocations.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from .deadline import Deadline, set_current
 from .errors import ApiError
 from .observability import bind_request, logger, metrics
 from .routers import health
+from .settings import get_settings
 
 
 class RequestContext:
@@ -74,6 +77,174 @@ class RequestContext:
             metrics.add_metric(name="Requests", unit="Count", value=1)
             if status >= 500:
                 metrics.add_metric(name="ServerErrors", unit="Count", value=1)
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Characters no route accepts in any string or key: NUL (C-string truncation in stores) and lone surrogates
+# (not encodable as UTF-8, so every store or client downstream would fail on them).
+_FORBIDDEN_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+
+
+class InvalidBody(Exception):
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return JSONResponse(body, status_code=self.status)
+
+
+class BodyGuard:
+    """Pure ASGI middleware: a body reaches a route only if it is small enough, JSON, UTF-8 and sane.
+
+    413 when Content-Length (or, without it, the bytes streamed so far) passes `MAX_BODY_BYTES`, before
+    reading the rest; 415 for a body that is not `application/json`; 400 for bytes that are not UTF-8 JSON
+    (also NaN, numbers too long to convert, duplicate keys, nesting past `MAX_JSON_DEPTH`: checked without
+    recursion); 422 for a NUL or a lone surrogate in any string or key. The route then reads the same bytes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        settings = get_settings()
+        try:
+            _check_length(_header(scope, b"content-length"), settings.max_body_bytes)
+            body = await _read_body(receive, settings.max_body_bytes)
+            if scope["method"] in BODY_METHODS:
+                _check_content_type(_header(scope, b"content-type"), body)
+            if body:
+                _check_json(body, settings.max_json_depth)
+        except InvalidBody as invalid:
+            await invalid.response()(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _too_large(limit: int) -> InvalidBody:
+    return InvalidBody(413, "payload_too_large", f"The request body is larger than {limit:,} bytes.")
+
+
+def _check_length(value: str | None, limit: int) -> None:
+    if value is None:
+        return
+    if not value.strip().isdigit():
+        raise InvalidBody(400, "bad_request", "The Content-Length header is not a number.")
+    if int(value) > limit:
+        raise _too_large(limit)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        part = message.get("body", b"")
+        size += len(part)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(part)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _check_content_type(value: str | None, body: bytes) -> None:
+    if value is None:
+        if body:
+            raise InvalidBody(
+                415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json."
+            )
+        return
+    media_type, _, parameters = value.partition(";")
+    if media_type.strip().lower() != "application/json":
+        raise InvalidBody(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {media_type.strip()[:64]!r} is not supported: send JSON with Content-Type: application/json.",
+        )
+    charset = re.search(r"charset\s*=\s*\"?([\w.:-]+)", parameters, re.IGNORECASE)
+    if charset and charset.group(1).lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise InvalidBody(
+            415, "unsupported_media_type", f"Charset {charset.group(1)[:32]!r} is not supported: send UTF-8."
+        )
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        keys = [key for key, _ in pairs]
+        duplicate = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"duplicate key {duplicate[:64]!r}")
+    return value
+
+
+def _check_json(body: bytes, max_depth: int) -> None:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidBody(400, "invalid_json", f"The body is not UTF-8 (byte {exc.start}).") from None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise InvalidBody(
+            400, "invalid_json", f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
+        ) from None
+    except RecursionError:
+        raise InvalidBody(400, "invalid_json", f"The body is nested more than {max_depth} levels deep.") from None
+    except ValueError as exc:  # NaN/Infinity, a duplicate key, an integer too long to convert
+        raise InvalidBody(400, "invalid_json", f"The body is not valid JSON: {str(exc)[:200]}.") from None
+    _check_values(value, max_depth)
+
+
+def _check_values(value: Any, max_depth: int) -> None:
+    """Depth, NULs and lone surrogates, walked with an explicit stack (the input decides the depth)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if len(path) > max_depth:
+            raise InvalidBody(400, "invalid_json", f"The body is nested more than {max_depth} levels deep.")
+        if isinstance(item, str):
+            _check_string(item, path)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                _check_string(key, (*path, key))
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+
+
+def _check_string(text: str, path: tuple[str | int, ...]) -> None:
+    found = _FORBIDDEN_CHARACTERS.search(text)
+    if found is None:
+        return
+    what = "a NUL character" if found.group() == "\x00" else "a lone surrogate (not valid Unicode)"
+    loc = ".".join(["body", *(str(part)[:64].encode("utf-8", "backslashreplace").decode() for part in path)])
+    message = f"Invalid request: {loc}: contains {what}"
+    raise InvalidBody(
+        422, "validation_error", message, [{"loc": loc, "msg": f"contains {what}", "type": "string_characters"}]
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -144,7 +315,8 @@ def create_app(*routers: APIRouter, title: str = "GraphRAG gateway") -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
-    app.add_middleware(RequestContext)
+    app.add_middleware(BodyGuard)
+    app.add_middleware(RequestContext)  # outermost: the guard's answers are logged and get a request id
     return app
 
 

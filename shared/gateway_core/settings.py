@@ -76,6 +76,10 @@ class Settings(BaseSettings):
 
     # --- requests ---------------------------------------------------------
     request_timeout_s: float = 25.0
+    # Larger bodies answer 413 (API Gateway's own limit for a Lambda payload is about 6 MB).
+    max_body_bytes: int = 6_000_000
+    # JSON bodies nested deeper answer 400: nothing the API takes comes close.
+    max_json_depth: int = 64
     deadline_margin_s: float = 0.5
 
     # --- ingestion ----------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ..auth import Principal, require_principal
 from ..models.graph import GraphData
@@ -68,6 +68,22 @@ class QueryRequest(BaseModel):
     query: str = Field(min_length=1, max_length=20_000)
     params: dict[str, Any] = {}
     limit: int = Field(default=1_000, ge=1, le=10_000)
+
+    @field_validator("params")
+    @classmethod
+    def _parameter_names(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """Names (and map keys inside values) are backtick-quoted by the drivers: 1-64 characters, no backtick."""
+        stack: list[Any] = [params]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                for key in value:
+                    if not 0 < len(key) <= 64 or "`" in key:
+                        raise ValueError(f"parameter name {key[:64]!r}: use 1-64 characters without backticks")
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+        return params
 
 
 class QueryResponse(BaseModel):
