@@ -181,12 +181,12 @@ def test_an_edge_to_a_node_outside_the_batch_merges_that_node(with_graph):
     "bad",
     [
         {"nodes": [{"id": "n", "type": "Person`) DETACH DELETE n //", "name": "x"}], "edges": []},
-        {"nodes": [{"id": "n", "type": "Per son", "name": "x"}], "edges": []},
+        {"nodes": [{"id": "n", "type": "Per.son", "name": "x"}], "edges": []},
         {"nodes": [{"id": "n", "type": "1Person", "name": "x"}], "edges": []},
         {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KNOWS]->(x) DELETE x //"}]},
-        {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KN-OWS"}]},
+        {"nodes": [], "edges": [{"src": "a", "dst": "b", "type": "KN:OWS"}]},
         {
-            "nodes": [{"id": "n", "type": "Person", "props": [{"key": "a}) SET n.pwned = 1 //", "value": 1}]}],
+            "nodes": [{"id": "n", "type": "Person", "props": [{"key": "a`}) SET n.pwned = 1 //", "value": 1}]}],
             "edges": [],
         },
         {"nodes": [{"id": "n", "type": "Person", "props": [{"key": "tenant", "value": "globex"}]}], "edges": []},

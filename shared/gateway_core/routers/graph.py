@@ -36,6 +36,9 @@ class ExtractResponse(BaseModel):
     provider: str
     schema_hash: str
     attempts: list[dict[str, Any]]
+    dropped: list[dict[str, Any]] = Field(
+        default=[], description="Each node, edge or property of the answer left out, with its reason."
+    )
 
 
 @router.post("/extract")
@@ -43,7 +46,11 @@ async def extract(body: ExtractRequest, _: Principal = Depends(require_principal
     options = extract_service.ExtractOptions(**body.model_dump(exclude={"context"}))
     result = await extract_service.extract_graph(body.context, options)
     return ExtractResponse(
-        data=result.graph, provider=result.provider, schema_hash=result.schema_hash, attempts=result.attempts
+        data=result.graph,
+        provider=result.provider,
+        schema_hash=result.schema_hash,
+        attempts=result.attempts,
+        dropped=result.dropped,
     )
 
 

@@ -4,17 +4,24 @@ Each provider is asked for nodes and edges as JSON, validated against the
 models' schema (`models.graph.extraction_schema`, published as
 `schemas/graph.schema.json` and hashed into `schema_hash`).
 The first acceptable answer wins and the calls still in flight are cancelled
-(see racing.py); an answer is acceptable when it parses, validates (or, with
-`strict`, validates after pruning what does not), and meets min_nodes /
-min_edges unless empty answers are allowed.
+(see racing.py); an answer is acceptable when it parses and, once what does
+not validate is dropped, meets min_nodes / min_edges unless empty answers are
+allowed. Nothing is dropped silently: every dropped node, edge or property is
+listed with its reason (`dropped`). `strict` (the default) drops an item that
+does not validate; `strict: false` is tolerant, as the predecessor was: it
+repairs what it can (drops only the offending property, coerces values to
+storable ones, falls back to type `Entity` / `RELATED_TO` keeping the original
+text, keeps edges whose endpoints the answer did not list) and drops only what
+cannot be stored at all.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +31,17 @@ from ..clients import llm
 from ..deadline import Deadline
 from ..deadline import current as current_deadline
 from ..errors import ApiError, DeadlineExceeded, RateLimited, Unavailable, Unprocessable
-from ..models.graph import Edge, GraphData, Node, extraction_schema
+from ..models.graph import (
+    ORIGINAL_TYPE_KEY,
+    RESERVED_KEYS,
+    Edge,
+    GraphData,
+    Node,
+    as_identifier,
+    extraction_schema,
+    is_identifier,
+    is_safe_name,
+)
 from ..racing import AllProvidersFailed, Strategy, attempt_budget, first_acceptable
 from ..settings import ProviderConfig, get_settings
 from ..upstream import common_cause
@@ -76,11 +93,20 @@ class ExtractOptions:
 
 
 @dataclass
+class Validated:
+    """A graph from a model's answer, with what was left out of it and why."""
+
+    graph: GraphData
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Extraction:
     graph: GraphData
     provider: str
     attempts: list[dict[str, Any]]
     schema_hash: str
+    dropped: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Failures of the moment (late, rate limited, unreachable), not of the answer.
@@ -113,7 +139,7 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
 
     final: dict[str, ApiError] = {}  # each provider's last failure
 
-    async def ask(provider: ProviderConfig) -> GraphData:
+    async def ask(provider: ProviderConfig) -> Validated:
         left = len(candidates) - candidates.index(provider)
         share = Deadline.after(attempt_budget(strategy, current_deadline().timeout(), left))
         failures: list[ApiError] = []
@@ -150,16 +176,17 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
             },
         ) from None
     return Extraction(
-        graph=outcome.value,
+        graph=outcome.value.graph,
         provider=outcome.provider,
         attempts=[a.as_dict() for a in outcome.attempts],
         schema_hash=schema_hash(),
+        dropped=outcome.value.dropped,
     )
 
 
 async def _one_attempt(
     provider: ProviderConfig, messages: list[dict[str, Any]], options: ExtractOptions, share: Deadline
-) -> GraphData:
+) -> Validated:
     """One answer from `provider` (repaired once if it is not JSON), within the provider's share of the budget."""
     completion = await llm.complete(
         provider, messages, json_mode=True, temperature=options.temperature, timeout=share.timeout()
@@ -172,55 +199,153 @@ async def _one_attempt(
         repair = [{"role": "user", "content": REPAIR_PROMPT.format(schema=schema_text(), answer=completion.text)}]
         repaired = await llm.complete(provider, repair, json_mode=True, temperature=0.0, timeout=share.timeout())
         value = llm.parse_json_answer(provider.name, repaired.text)
-    graph = validate_graph(value, strict=options.strict)
+    validated = validate_graph(value, strict=options.strict)
+    graph = validated.graph
     if not graph.nodes and not graph.edges and options.allow_empty:
-        return graph
+        return validated
     if len(graph.nodes) < options.min_nodes or len(graph.edges) < options.min_edges:
+        dropped = validated.dropped
+        why = f" ({len(dropped)} items dropped, e.g. {_describe(dropped[0])})" if dropped else ""
         raise Unacceptable(
-            f"{provider.name} returned {len(graph.nodes)} nodes and {len(graph.edges)} edges; "
+            f"{provider.name} returned {len(graph.nodes)} nodes and {len(graph.edges)} edges{why}; "
             f"at least {options.min_nodes} and {options.min_edges} are required."
         )
-    return graph
+    return validated
 
 
-def validate_graph(value: Any, *, strict: bool) -> GraphData:
-    """A GraphData from a model's JSON. strict: prune what is invalid; else any invalid item rejects the answer."""
-    raw = normalize(value)
-    if not strict:
-        try:
-            return GraphData.model_validate(raw)
-        except ValidationError as exc:
-            raise Unacceptable(f"the graph does not match the schema: {_first_error(exc)}") from None
+def validate_graph(value: Any, *, strict: bool) -> Validated:
+    """A GraphData from a model's JSON, with every node, edge or property left out listed with its reason.
+
+    strict: an item that does not validate is dropped. Tolerant (strict=False): an item is repaired when it
+    can be (see the module's docstring) and dropped only when it cannot be stored at all."""
+    raw, dropped = normalize(value)
     nodes: dict[str, Node] = {}
     for item in raw["nodes"]:
-        try:
-            node = Node.model_validate(item)
-        except ValidationError:
+        node = _validated(Node, item, strict, dropped)
+        if node is None:
             continue
-        nodes.setdefault(node.id, node)
+        if node.id in nodes:
+            dropped.append({"kind": "node", "id": node.id, "reason": "duplicate id: the first node with it is kept"})
+            continue
+        nodes[node.id] = node
+    by_name = {node.name.casefold(): node.id for node in reversed(nodes.values()) if node.name}
     edges: dict[tuple[str, str, str], Edge] = {}
     for item in raw["edges"]:
-        try:
-            edge = Edge.model_validate(item)
-        except ValidationError:
+        for end in ("src", "dst"):  # an endpoint given by the node's name instead of its id
+            if isinstance(item.get(end), str) and item[end] not in nodes:
+                item[end] = by_name.get(item[end].casefold(), item[end])
+        edge = _validated(Edge, item, strict, dropped)
+        if edge is None:
             continue
-        if edge.src in nodes and edge.dst in nodes and edge.src != edge.dst:
-            edges.setdefault((edge.src, edge.type, edge.dst), edge)
-    return GraphData(nodes=list(nodes.values()), edges=list(edges.values()))
+        described = {"kind": "edge", "src": edge.src, "dst": edge.dst, "type": edge.type}
+        missing = [end for end in (edge.src, edge.dst) if end not in nodes]
+        if edge.src == edge.dst:
+            dropped.append({**described, "reason": "src and dst are the same node"})
+        elif missing and strict:
+            dropped.append({**described, "reason": f"not a node of the answer: {', '.join(missing)}"})
+        elif (edge.src, edge.type, edge.dst) in edges:
+            dropped.append({**described, "reason": "duplicate: the first edge with these ends and type is kept"})
+        else:
+            edges[(edge.src, edge.type, edge.dst)] = edge
+    return Validated(GraphData(nodes=list(nodes.values()), edges=list(edges.values())), dropped)
 
 
-def normalize(value: Any) -> dict[str, list[Any]]:
-    """Accept the common shapes models produce: entities/relations, dict props, source/target."""
+def _validated(model: type[Node | Edge], item: dict[str, Any], strict: bool, dropped: list[dict[str, Any]]) -> Any:
+    """`model` from `item`, or None with the reason in `dropped`; tolerant mode repairs first."""
+    kind = "node" if model is Node else "edge"
+    if not strict:
+        item = _repaired(kind, item, dropped)
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        if kind == "node":
+            where: dict[str, Any] = {"id": item.get("id")}
+        else:
+            where = {"src": item.get("src"), "dst": item.get("dst"), "type": item.get("type")}
+        dropped.append({"kind": kind, **where, "reason": _first_error(exc)})
+        return None
+
+
+def _repaired(kind: str, item: dict[str, Any], dropped: list[dict[str, Any]]) -> dict[str, Any]:
+    """Tolerant mode: drop only the props that cannot be stored, coerce values, fall back on a generic type."""
+    item = dict(item)
+    owner = item.get("id") if kind == "node" else f"{item.get('src')}-[{item.get('type')}]->{item.get('dst')}"
+    fallback = "Entity" if kind == "node" else "RELATED_TO"
+    kind_text = item.get("type")
+    if kind_text is None or (isinstance(kind_text, str) and not kind_text.strip()):
+        item["type"] = fallback
+    elif not isinstance(kind_text, str) or not is_identifier(as_identifier(kind_text)):
+        item["type"] = fallback
+        props = item.get("props")
+        item["props"] = [
+            *(props if isinstance(props, list) else []),
+            {"key": ORIGINAL_TYPE_KEY, "value": str(kind_text)},
+        ]
+    if kind == "node" and isinstance(item.get("name"), (int, float)) and not isinstance(item.get("name"), bool):
+        item["name"] = str(item["name"])
+    props = item.get("props")
+    if not isinstance(props, list):
+        if props is not None:
+            dropped.append({"kind": "props", "of": owner, "reason": "props is neither a list nor an object"})
+        item["props"] = []
+        return item
+    kept = []
+    for prop in props:
+        if not isinstance(prop, dict) or not isinstance(prop.get("key"), str):
+            dropped.append({"kind": "prop", "of": owner, "reason": "not a {key, value} object"})
+            continue
+        key = prop["key"].strip()
+        if key == "name" and kind == "node":
+            kept.append(prop)  # the node's name, taken by the model
+            continue
+        if not is_safe_name(key) or key in RESERVED_KEYS:
+            reason = "reserved key" if key in RESERVED_KEYS else "key is not safe to store"
+            dropped.append({"kind": "prop", "of": owner, "key": prop["key"], "reason": reason})
+            continue
+        kept.append({"key": key, "value": _storable(prop.get("value"))})
+    item["props"] = kept
+    return item
+
+
+def _storable(value: Any) -> Any:
+    """A value both stores keep: primitives and lists of one primitive type; anything else as JSON text."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        items = [_storable(item) for item in value if item is not None]
+        if all(isinstance(item, (str, bool, int, float)) for item in items) and len({type(i) for i in items}) <= 1:
+            return items
+        return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) for item in items]
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def normalize(value: Any) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """Accept the common shapes models produce: entities/relations, dict props, source/target, the name in
+    props. Returns the items and what could not even be read as an item (listed, never silently dropped)."""
     if not isinstance(value, dict):
         raise Unacceptable("the answer is not a JSON object with nodes and edges")
     nodes = value.get("nodes", value.get("entities", []))
     edges = value.get("edges", value.get("relations", value.get("relationships", [])))
     if not isinstance(nodes, list) or not isinstance(edges, list):
         raise Unacceptable("nodes and edges must be lists")
+    dropped: list[dict[str, Any]] = []
+    for kind, items in (("node", nodes), ("edge", edges)):
+        dropped += [
+            {"kind": kind, "item": _truncated(item), "reason": "not a JSON object"}
+            for item in items
+            if not isinstance(item, dict)
+        ]
     return {
         "nodes": [_node(n) for n in nodes if isinstance(n, dict)],
         "edges": [_edge(e) for e in edges if isinstance(e, dict)],
-    }
+    }, dropped
+
+
+def _truncated(item: Any) -> str:
+    text = json.dumps(item, ensure_ascii=False, default=str)
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _props(value: Any) -> Any:
@@ -231,10 +356,13 @@ def _props(value: Any) -> Any:
 
 def _node(item: dict[str, Any]) -> dict[str, Any]:
     node = dict(item)
-    if not node.get("id") and node.get("name"):
-        node["id"] = slug(str(node.get("type", "entity")), str(node["name"]))
     node.setdefault("type", node.pop("label", "Entity"))
     node["props"] = _props(node.get("props", node.pop("properties", None)))
+    name = node.get("name") or next(
+        (p.get("value") for p in node["props"] if isinstance(p, dict) and p.get("key") == "name"), None
+    )
+    if not node.get("id") and isinstance(name, str) and name.strip():
+        node["id"] = slug(str(node.get("type", "entity")), name)
     return node
 
 
@@ -250,6 +378,11 @@ def _edge(item: dict[str, Any]) -> dict[str, Any]:
 def slug(kind: str, name: str) -> str:
     text = re.sub(r"[\s/]+", "-", name.strip().lower())
     return f"{kind.lower()}:{text}"
+
+
+def _describe(item: dict[str, Any]) -> str:
+    what = item.get("id") or item.get("key") or item.get("item") or f"{item.get('src')}->{item.get('dst')}"
+    return f"{item['kind']} {what!r}: {item['reason']}"
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -1,9 +1,12 @@
 """What a caller's text may become inside Cypher, and what a raw query may do.
 
-Labels, relation types and property keys are Unicode identifiers (letters of
-any script, digits and `_`, not starting with a digit, at most 64 characters:
-`人物`, `創立` and `WORKS_AT` are fine) and reach Cypher only through `quote`.
-Every value travels as a query parameter, never as text.
+Labels and relation types are Unicode identifiers (letters of any script,
+digits and `_`, not starting with a digit, at most 64 characters: `人物`,
+`創立` and `WORKS_AT` are fine; the models turn `Job Title` into `Job_Title`).
+Property keys may be any name safe to backtick-quote (`job title`,
+`start-date`: see `models.graph.is_safe_name`). Any of these reaches Cypher
+text only through `quote`; every value, and the property maps the stores
+write, travel as query parameters, never as text.
 
 `assert_read_only` is the first line in front of `/graph/query`; the second is
 the database's own read-only mode (GRAPH.RO_QUERY, READ transactions).
@@ -14,7 +17,7 @@ from __future__ import annotations
 import re
 
 from ...errors import BadRequest, Unprocessable
-from ...models.graph import MAX_IDENTIFIER, RESERVED_KEYS, check_identifier, is_identifier
+from ...models.graph import MAX_IDENTIFIER, RESERVED_KEYS, check_identifier, is_identifier, is_safe_name
 
 __all__ = [
     "MAX_IDENTIFIER",
@@ -23,6 +26,7 @@ __all__ = [
     "check_identifier",
     "check_tenant",
     "is_identifier",
+    "is_safe_name",
     "quote",
 ]
 
@@ -30,8 +34,9 @@ TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def quote(name: str) -> str:
-    """Backtick-quote a label, relation type or property key, validating it again."""
-    if not is_identifier(name):
+    """Backtick-quote a label, relation type or property key, validating it again (`is_safe_name`: no
+    backtick, no control character or line break, at most 64 characters), so nothing can end the quote."""
+    if not is_safe_name(name):
         raise Unprocessable(f"{name!r} is not a valid label, relation type or property key.")
     return f"`{name}`"
 
