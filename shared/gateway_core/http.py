@@ -27,6 +27,7 @@ from . import __version__, runtime
 from .deadline import Deadline, set_current
 from .errors import ApiError
 from .observability import bind_request, logger, metrics
+from .redaction import redact_text
 from .routers import health
 from .settings import get_settings
 
@@ -271,9 +272,11 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    body = exc.body()
+    body["message"] = redact_text(exc.message)  # a dependency's error may quote its URL or key
     if exc.status >= 500:
-        logger.warning("request failed", extra={"error": exc.code, "error_message": exc.message})
-    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
+        logger.warning("request failed", extra={"error": exc.code, "error_message": body["message"]})
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers or None)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,12 +2,14 @@
 
 Per-request keys (request id, route, tenant) live in context variables, so the
 local server's concurrent requests never mix their keys. API keys are never
-logged: auth only ever appends the tenant.
+logged: auth only ever appends the tenant; and every line passes `redact_text`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -15,10 +17,21 @@ from typing import TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
+from .redaction import redact_text
+
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "graphrag-gateway")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "GraphRAGGateway")
 
-logger = Logger(service=SERVICE, utc=True)
+
+class RedactingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Every formatted line, at every level, with URL credentials, tokens and keys masked: also the text of
+    a library's exception that we log (`logger.exception`), which no call site can clean up beforehand."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+logger = Logger(service=SERVICE, utc=True, logger_handler=RedactingStreamHandler(sys.stdout))
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 T = TypeVar("T")

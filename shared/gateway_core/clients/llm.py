@@ -19,6 +19,7 @@ from typing import Any
 
 from ..deadline import current as current_deadline
 from ..errors import BadRequest, NotConfigured, UpstreamError
+from ..redaction import redact_url
 from ..registry import registry
 from ..settings import ProviderConfig, get_settings
 from ..upstream import Classifier, external_call, mapped_failure, openai_errors, retry_after_s
@@ -287,4 +288,4 @@ def _system(provider: ProviderConfig) -> str:
 
 
 def _errors(provider: ProviderConfig) -> Classifier:
-    return openai_errors(_system(provider), where=provider.base_url, details={"provider": provider.name})
+    return openai_errors(_system(provider), where=redact_url(provider.base_url), details={"provider": provider.name})

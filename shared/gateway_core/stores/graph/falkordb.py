@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from ...errors import BadRequest, DeadlineExceeded
+from ...redaction import redact_url
 from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
 from .identifiers import check_tenant
@@ -88,13 +89,13 @@ class FalkorDBGraphStore(CypherGraphStore):
         except TimeoutError as exc:
             if deadline.expired():
                 raise DeadlineExceeded("The graph store did not answer in time.") from exc
-            raise GraphUnavailable(f"The graph store at {self._url} is unreachable.") from exc
+            raise GraphUnavailable(f"The graph store at {redact_url(self._url)} is unreachable.") from exc
         except ResponseError as exc:
             if "timed out" in str(exc):
                 raise DeadlineExceeded("The graph store did not answer in time.") from exc
             raise GraphQueryError(f"FalkorDB refused the query: {exc}") from exc
         except (RedisError, OSError) as exc:  # refused, reset, closed mid-reply
-            raise GraphUnavailable(f"The graph store at {self._url} is unreachable.") from exc
+            raise GraphUnavailable(f"The graph store at {redact_url(self._url)} is unreachable.") from exc
 
     async def _execute(
         self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *, read_only: bool

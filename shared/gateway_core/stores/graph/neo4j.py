@@ -30,6 +30,7 @@ from typing import Any
 
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
+from ...redaction import redact_url
 from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
 from .identifiers import check_tenant, mentions_parameter
@@ -140,9 +141,11 @@ class Neo4jGraphStore(CypherGraphStore):
         except TimeoutError as exc:
             if deadline.expired():
                 raise DeadlineExceeded("The graph store did not answer in time.") from exc
-            raise GraphUnavailable(f"The graph store at {self._uri} is unreachable.") from exc
+            raise GraphUnavailable(f"The graph store at {redact_url(self._uri)} is unreachable.") from exc
         except (AuthError, TransientError, DriverError, OSError) as exc:
-            raise GraphUnavailable(f"The graph store at {self._uri} is unavailable: {type(exc).__name__}.") from exc
+            raise GraphUnavailable(
+                f"The graph store at {redact_url(self._uri)} is unavailable: {type(exc).__name__}."
+            ) from exc
         except ClientError as exc:
             if "TransactionTimedOut" in (exc.code or ""):
                 raise DeadlineExceeded("The graph store did not answer in time.") from exc
