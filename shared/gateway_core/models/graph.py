@@ -23,7 +23,7 @@ import re
 import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, FiniteFloat, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, FiniteFloat, field_validator, model_validator
 
 MAX_IDENTIFIER = 64
 # Set by the store itself; a caller's props cannot overwrite them.
@@ -141,8 +141,16 @@ def _normalize_type(data: dict[str, Any]) -> None:
         data["props"] = [{"key": ORIGINAL_TYPE_KEY, "value": kind}]
 
 
+def normalize_id(value: Any) -> Any:
+    """One node, one id: surrounding whitespace off and Unicode NFC (`" Café"` and `"Cafe\u0301"` are `Café`)."""
+    return unicodedata.normalize("NFC", value.strip()) if isinstance(value, str) else value
+
+
+NodeId = Annotated[str, BeforeValidator(normalize_id), Field(min_length=1, max_length=512)]
+
+
 class Node(BaseModel):
-    id: str = Field(min_length=1, max_length=512)
+    id: NodeId
     type: Identifier = Field(
         description="An identifier; spaces and hyphens become _ (`Job Title` -> `Job_Title`), "
         "the original text is kept in the `original_type` property."
@@ -173,8 +181,8 @@ class Node(BaseModel):
 
 
 class Edge(BaseModel):
-    src: str = Field(min_length=1, max_length=512)
-    dst: str = Field(min_length=1, max_length=512)
+    src: NodeId
+    dst: NodeId
     type: Identifier = Field(
         description="An identifier; spaces and hyphens become _ (`HAS JOB TITLE` -> `HAS_JOB_TITLE`), "
         "the original text is kept in the `original_type` property."
