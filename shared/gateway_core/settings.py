@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     api_keys_param: str | None = None
     api_keys_cache_s: int = 300
 
+    # --- secrets: Secrets Manager names whose values replace the setting (secrets.py) ---------
+    llm_providers_secret: str | None = None
+    embeddings_api_key_secret: str | None = None
+    reranker_api_key_secret: str | None = None
+    qdrant_api_key_secret: str | None = None
+    neo4j_password_secret: str | None = None
+    falkordb_url_secret: str | None = None
+    secrets_cache_s: int = 300
+
     # --- LLM --------------------------------------------------------------
     llm_providers: list[ProviderConfig] = []
     model_aliases: dict[str, list[str]] = {}
@@ -103,7 +112,9 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    from .secrets import resolve_secrets  # reads the *_SECRET names, if any, once per environment
+
+    return resolve_secrets(Settings())
 
 
 def reset_settings() -> None:
