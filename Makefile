@@ -13,6 +13,12 @@ test: $(STAMP)          ## the whole test suite, plus the template lint
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
 
+check: $(STAMP)         ## ruff (lint + format), mypy --strict on the core, import-linter layer contracts
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
 dev: $(STAMP)           ## local API server on 127.0.0.1 (stand-in for `sam local start-api`)
 	$(PY) -m infra.local.dev_server $(if $(PORT),--port $(PORT))
 
