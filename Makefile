@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test dev bench eval size lint clean
+.PHONY: demo test check dev bench eval size lint clean
 
 demo: $(STAMP)          ## the whole flow on embedded defaults
 	$(PY) -m infra.demo.run
