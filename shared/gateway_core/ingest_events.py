@@ -8,6 +8,24 @@ version is processed once (Powertools Idempotency, keyed on
 bucket/key/version-or-etag); without it, deterministic ids alone keep a
 redelivery harmless.
 
+Versioned buckets: an event names an object version (`versionId`), and S3
+may deliver events late or out of order. Instead of ordering events by their
+`sequencer` (which would need state kept per key), each event is checked
+against the key's current version, which S3 reads consistently:
+- ObjectCreated reads the current version and skips the event when its
+  version is no longer the current one (a newer upload has, or will have, its
+  own event; a late older event never overwrites it). A version deleted since
+  is skipped too (its ObjectRemoved event follows).
+- ObjectRemoved removes the document only when the key has no current
+  version any more (a delete marker, or no object). When the key still has
+  one, the document stays: after a delete marker or an unversioned delete the
+  key was uploaded again (that upload has its own event); after a permanent
+  delete of one version (`ObjectRemoved:Delete` with a `versionId`), the
+  current version is indexed again, which is the live one if the deleted
+  version was noncurrent (unchanged chunks are not re-embedded) and the one
+  now current if it was the latest. Expiring noncurrent versions (lifecycle)
+  sends no ObjectRemoved event, and needs none.
+
 Tenant convention (`tenant_and_doc`): the first segment of the object key
 names the tenant only when it is a configured tenant (one the API keys map
 to), and is then not part of the doc_id (`acme/handbook/intro.md` -> tenant
@@ -50,6 +68,8 @@ class ObjectEvent:
     bucket: str
     key: str
     version: str  # versionId, else eTag, else sequencer
+    version_id: str | None = None  # S3's versionId (versioned buckets only)
+    name: str = ""  # S3's eventName, e.g. ObjectRemoved:DeleteMarkerCreated
 
     @property
     def idempotency_data(self) -> dict[str, str]:
@@ -95,18 +115,33 @@ def parse_record(body: str) -> list[ObjectEvent]:
         if action is None:
             raise PoisonRecord(f"unsupported S3 event {name!r}")
         version = obj.get("versionId") or obj.get("eTag") or obj.get("sequencer") or ""
-        events.append(ObjectEvent(action, bucket, key, str(version)))
+        version_id = obj.get("versionId")
+        events.append(ObjectEvent(action, bucket, key, str(version), str(version_id) if version_id else None, name))
     return events
 
 
-def _read_object(event: ObjectEvent) -> tuple[bytes, str | None]:
-    """Blocking S3 read with the size limit checked before the body is fetched."""
+class Superseded(Exception):
+    """The event's version is not the key's current version: nothing to do for it."""
+
+
+def _read_object(event: ObjectEvent, *, any_version: bool = False) -> tuple[bytes, str | None]:
+    """Blocking S3 read of the key's current version, the size limit checked before the body is fetched.
+
+    Raises Superseded when the event names a version that is no longer the current one (unless
+    `any_version`: then the current version is what is wanted).
+    """
     s3 = aws.client("s3")
     limit = get_settings().ingest_max_bytes
     try:
         response = s3.get_object(Bucket=event.bucket, Key=event.key)
     except s3.exceptions.NoSuchKey:
+        if event.version_id:  # deleted since: the delete's own event removes the document
+            raise Superseded(f"version {event.version_id} was deleted since") from None
         raise PoisonRecord(f"s3://{event.bucket}/{event.key} does not exist (any more)") from None
+    current = response.get("VersionId")
+    if event.version_id and current and current != event.version_id and not any_version:
+        response["Body"].close()
+        raise Superseded(f"version {event.version_id} is not the current version {current}")
     size = int(response.get("ContentLength") or 0)
     if size > limit:
         response["Body"].close()
@@ -114,11 +149,36 @@ def _read_object(event: ObjectEvent) -> tuple[bytes, str | None]:
     return response["Body"].read(), response.get("ContentType")
 
 
+def _exists(event: ObjectEvent) -> bool:
+    """Blocking: whether the key has a current version (a delete marker or no object: no)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("s3").head_object(Bucket=event.bucket, Key=event.key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def _skipped(event: ObjectEvent, reason: str) -> dict[str, Any]:
+    logger.info("event skipped", extra={"object": event.idempotency_data, "reason": reason})
+    return {"skipped": reason, "key": event.key, "version": event.version}
+
+
 async def process_event(event: ObjectEvent) -> dict[str, Any]:
     tenant, doc_id = tenant_and_doc(event.key, (await load_keyring()).tenants)
     if event.action == "removed":
-        return await remove_document(tenant, doc_id)
-    data, content_type = await asyncio.to_thread(_read_object, event)
+        if not await asyncio.to_thread(_exists, event):
+            return await remove_document(tenant, doc_id)
+        if not (event.version_id and event.name == "ObjectRemoved:Delete"):
+            return _skipped(event, "the key was uploaded again since: the document stays")
+        # One version was deleted for good: index whatever version is current now.
+    try:
+        data, content_type = await asyncio.to_thread(_read_object, event, any_version=event.action == "removed")
+    except Superseded as exc:
+        return _skipped(event, str(exc))
     if content_type in ("binary/octet-stream", "application/octet-stream"):
         content_type = None  # S3's default says nothing: go by the file name
     try:
