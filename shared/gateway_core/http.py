@@ -102,7 +102,7 @@ class BodyGuard:
     """Pure ASGI middleware: a body reaches a route only if it is small enough, JSON, UTF-8 and sane.
 
     413 when Content-Length (or, without it, the bytes streamed so far) passes `MAX_BODY_BYTES`, before
-    reading the rest; 415 for a body that is not `application/json`; 400 for bytes that are not UTF-8 JSON
+    reading the rest; 415 for a body that is not `application/json`; 422 for bytes that are not UTF-8 JSON
     (also NaN, numbers too long to convert, duplicate keys, nesting past `MAX_JSON_DEPTH`: checked without
     recursion); 422 for a NUL or a lone surrogate in any string or key. The route then reads the same bytes.
     """
@@ -201,21 +201,24 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
+def _not_json(message: str) -> InvalidBody:
+    """A body that is not acceptable JSON: a 422 like any other invalid body (FastAPI's own status for it)."""
+    return InvalidBody(422, "validation_error", message, [{"loc": "body", "msg": message, "type": "json_invalid"}])
+
+
 def _check_json(body: bytes, max_depth: int) -> None:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidBody(400, "invalid_json", f"The body is not UTF-8 (byte {exc.start}).") from None
+        raise _not_json(f"The body is not UTF-8 (byte {exc.start}).") from None
     try:
         value = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
-        raise InvalidBody(
-            400, "invalid_json", f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from None
+        raise _not_json(f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
     except RecursionError:
-        raise InvalidBody(400, "invalid_json", f"The body is nested more than {max_depth} levels deep.") from None
+        raise _not_json(f"The body is nested more than {max_depth} levels deep.") from None
     except ValueError as exc:  # NaN/Infinity, a duplicate key, an integer too long to convert
-        raise InvalidBody(400, "invalid_json", f"The body is not valid JSON: {str(exc)[:200]}.") from None
+        raise _not_json(f"The body is not valid JSON: {str(exc)[:200]}.") from None
     _check_values(value, max_depth)
 
 
@@ -225,7 +228,7 @@ def _check_values(value: Any, max_depth: int) -> None:
     while stack:
         item, path = stack.pop()
         if len(path) > max_depth:
-            raise InvalidBody(400, "invalid_json", f"The body is nested more than {max_depth} levels deep.")
+            raise _not_json(f"The body is nested more than {max_depth} levels deep.")
         if isinstance(item, str):
             _check_string(item, path)
         elif isinstance(item, dict):

@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .errors import ApiError, DeadlineExceeded, RateLimited, Unavailable, UpstreamError
+from .redaction import redact_text
 
 # A dependency's exception -> the gateway's error, or None when it is not the dependency's failure.
 Classifier = Callable[[Exception], ApiError | None]
@@ -133,4 +134,5 @@ def common_cause(failures: Mapping[str, ApiError]) -> ApiError | None:
 
 
 def _short(text: str, limit: int = 200) -> str:
+    text = redact_text(text)  # an endpoint's error may echo the URL or key it was called with
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -11,6 +11,7 @@ import pytest
 from gateway_core.observability import logger
 from infra.local.falkordb_server import free_port
 from infra.local.lambda_events import http_event
+from infra.local.openai_server import Error
 from tests.fixtures.environment import reconfigure
 from tests.handlers import invoke
 
@@ -64,3 +65,23 @@ def test_a_library_exception_logged_at_debug_is_redacted(log_lines):
     output = log_lines.getvalue()
     assert "redis://***@db:6379" in output
     assert SECRET not in output
+
+
+def test_a_qdrant_password_is_in_no_error_body_and_no_log_line(monkeypatch, log_lines):
+    reconfigure(monkeypatch, QDRANT_URL=f"http://admin:{SECRET}@127.0.0.1:{free_port()}")
+    response = invoke("retrieve", http_event("POST", "/search", {"query": "northwind"}, api_key=ACME))
+    assert response.status == 503
+    assert SECRET not in response.text
+    assert SECRET not in log_lines.getvalue()
+
+
+def test_a_provider_error_that_echoes_the_key_is_redacted(fake_llm, monkeypatch, log_lines):
+    provider = {"name": "p", "base_url": fake_llm.base_url, "api_key": f"sk-{SECRET}", "model": "p"}
+    reconfigure(monkeypatch, LLM_PROVIDERS=json.dumps([provider]), LLM_MAX_RETRIES="0")
+    fake_llm.script("p", Error(401, message=f"Incorrect API key provided: sk-{SECRET}"))
+    body = {"messages": [{"role": "user", "content": "hi"}]}
+    response = invoke("chat", http_event("POST", "/chat", body, api_key=ACME))
+    assert response.status == 502
+    assert "Incorrect API key provided: ***" in response.json()["message"]
+    assert SECRET not in response.text
+    assert SECRET not in log_lines.getvalue()

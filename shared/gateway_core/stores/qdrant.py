@@ -19,6 +19,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from ..errors import ApiError, DeadlineExceeded, NotFound, UpstreamError
 from ..models.search import SearchFilter
+from ..redaction import redact_url
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
     Condition,
@@ -234,7 +235,9 @@ class QdrantVectorStore:
     def _transport_error(self, source: BaseException, budget: float) -> ApiError:
         if isinstance(source, httpx.TimeoutException):
             return DeadlineExceeded(f"The vector store did not answer within {budget:.2f}s.")
-        return VectorStoreUnavailable(f"The Qdrant server at {self._url} is unreachable ({type(source).__name__}).")
+        return VectorStoreUnavailable(
+            f"The Qdrant server at {redact_url(self._url)} is unreachable ({type(source).__name__})."
+        )
 
     async def _dim(self, name: str, timeout: float | None = None) -> int | None:
         """The collection's vector size, or None when it does not exist (cached once known)."""
