@@ -104,7 +104,7 @@ class BodyGuard:
     413 when Content-Length (or, without it, the bytes streamed so far) passes `MAX_BODY_BYTES`, before
     reading the rest; 415 for a body that is not `application/json`; 422 for bytes that are not UTF-8 JSON
     (also NaN, numbers too long to convert, duplicate keys, nesting past `MAX_JSON_DEPTH`: checked without
-    recursion); 422 for a NUL or a lone surrogate in any string or key. The route then reads the same bytes.
+    recursion); 422 for a NUL or a lone surrogate in any string or key, or in the path. The route then reads the same bytes.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -116,6 +116,7 @@ class BodyGuard:
             return
         settings = get_settings()
         try:
+            _check_string(scope["path"], (), root="path")  # e.g. DELETE /documents/a%00b
             _check_length(_header(scope, b"content-length"), settings.max_body_bytes)
             body = await _read_body(receive, settings.max_body_bytes)
             if scope["method"] in BODY_METHODS:
@@ -239,12 +240,12 @@ def _check_values(value: Any, max_depth: int) -> None:
             stack.extend((child, (*path, index)) for index, child in enumerate(item))
 
 
-def _check_string(text: str, path: tuple[str | int, ...]) -> None:
+def _check_string(text: str, path: tuple[str | int, ...], root: str = "body") -> None:
     found = _FORBIDDEN_CHARACTERS.search(text)
     if found is None:
         return
     what = "a NUL character" if found.group() == "\x00" else "a lone surrogate (not valid Unicode)"
-    loc = ".".join(["body", *(str(part)[:64].encode("utf-8", "backslashreplace").decode() for part in path)])
+    loc = ".".join([root, *(str(part)[:64].encode("utf-8", "backslashreplace").decode() for part in path)])
     message = f"Invalid request: {loc}: contains {what}"
     raise InvalidBody(
         422, "validation_error", message, [{"loc": loc, "msg": f"contains {what}", "type": "string_characters"}]

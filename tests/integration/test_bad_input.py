@@ -6,6 +6,7 @@ Through the real Lambda handlers (API Gateway event -> Mangum -> the app), with 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -192,3 +193,19 @@ def test_a_body_exactly_at_the_limit_is_read(monkeypatch):
     body += b" " * (100 - len(body))
     assert post("extract", QUERY, body).status == 200
     assert post("extract", QUERY, body + b" ").status == 413
+
+
+def test_a_nul_in_a_path_parameter_is_422():
+    response = invoke("retrieve", http_event("DELETE", "/documents/a%00b", api_key=ACME))
+    assert (response.status, response.json()["details"][0]["loc"]) == (422, "path")
+
+
+def test_variants_of_one_id_upserted_are_one_node():
+    nodes = [{"id": " cafe\u0301:1", "type": "Place"}, {"id": "café:1\n", "type": "Place"}]
+    edges = [{"src": "café:1 ", "dst": "cafe\u0301:1", "type": "NEAR"}]
+    assert (
+        post("extract", "/graph/upsert", json.dumps({"data": {"nodes": nodes, "edges": edges}}).encode()).status == 200
+    )
+    query = {"query": "MATCH (n:Entity) RETURN collect(n.id) AS ids"}
+    response = post("extract", QUERY, json.dumps(query).encode())
+    assert response.json()["records"] == [{"ids": ["café:1"]}]
