@@ -96,9 +96,12 @@ class RetrieveRequest(BaseModel):
     expand_hits: bool = False
     rerank: bool = False
     collection: str | None = None
-    preset: Literal["dense", "graph"] = Field(
+    preset: Literal["dense", "hybrid", "graph"] = Field(
         default="graph",
-        description="graph: dense and graph-ranked passages fused (default); dense: dense search only.",
+        description=(
+            "graph: dense, lexical and graph-ranked passages (default); hybrid: dense and lexical (BM25) "
+            "fused by reciprocal rank; dense: dense search only."
+        ),
     )
     max_facts: int = Field(default=30, ge=0, le=500, description="Facts in the returned subgraph, best first.")
 

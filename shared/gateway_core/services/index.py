@@ -19,11 +19,12 @@ from .. import dependencies
 from ..clients.embeddings import dimension, get_embedder
 from ..errors import BadRequest
 from ..settings import get_settings
+from . import lexical
 from .chunking import content_hash
 
 POINT_NAMESPACE = uuid.UUID("6f1c1bde-7d1e-4b8a-9a51-5f8e3c2d9a10")
 COLLECTION_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-COMPARED_FIELDS = ("content_hash", "chunk_id", "chunk_index", "source", "entity_ids", "metadata")
+COMPARED_FIELDS = ("content_hash", "chunk_id", "chunk_index", "source", "entity_ids", "metadata", "lexical")
 
 
 @dataclass
@@ -79,6 +80,7 @@ def _payloads(tenant: str, chunks: Sequence[ChunkInput]) -> dict[str, dict[str, 
             "content_hash": content_hash(chunk.text),
             "entity_ids": sorted(set(chunk.entity_ids)),
             "metadata": chunk.metadata,
+            "lexical": lexical.VERSION,
             "tenant": tenant,
         }
     return payloads
@@ -106,7 +108,13 @@ async def index_chunks(
         ids = changed[start : start + batch]
         vectors = await embedder.embed_passages([wanted[pid]["text"] for pid in ids])
         await store.ensure_collection(name, len(vectors[0]))
-        await store.upsert(name, [VectorPoint(pid, vector, wanted[pid]) for pid, vector in zip(ids, vectors)])
+        await store.upsert(
+            name,
+            [
+                VectorPoint(pid, vector, wanted[pid], lexical.passage_terms(wanted[pid]["text"]))
+                for pid, vector in zip(ids, vectors)
+            ],
+        )
 
     orphans = [pid for pid in existing if pid not in wanted] if replace else []
     deleted = await store.delete(name, tenant=tenant, ids=orphans) if orphans else 0

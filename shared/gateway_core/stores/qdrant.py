@@ -22,10 +22,12 @@ from ..models.search import SearchFilter
 from ..redaction import redact_url
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
+    LEXICAL,
     Condition,
     FieldEquals,
     FieldIn,
     SharedByFolder,
+    SparseTerms,
     VectorHit,
     VectorPoint,
     VectorStoreUnavailable,
@@ -58,6 +60,7 @@ class QdrantVectorStore:
         self._timeout = timeout  # for calls that get no timeout of their own
         self._client: AsyncQdrantClient | None = None
         self._dims: dict[str, int] = {}  # collections known to exist -> vector size
+        self._lexical: dict[str, bool] = {}  # -> whether it has the lexical sparse vector
         self._creating: asyncio.Lock | None = None
 
     @property
@@ -85,9 +88,10 @@ class QdrantVectorStore:
         if dim is None:
             raise NotFound(f"Collection {name!r} does not exist yet: ensure_collection() first.")
         check_points(name, points, dim)
+        lexical = self._lexical.get(name, False)
         for start in range(0, len(points), UPSERT_BATCH):
             batch = [
-                models.PointStruct(id=p.id, vector=[float(x) for x in p.vector], payload=p.payload)
+                models.PointStruct(id=p.id, vector=_vectors(p, lexical), payload=p.payload)
                 for p in points[start : start + UPSERT_BATCH]
             ]
             async with self._call() as client:
@@ -116,6 +120,35 @@ class QdrantVectorStore:
                 response = await client.query_points(
                     name,
                     query=[float(x) for x in vector],
+                    query_filter=_filter(conditions),
+                    limit=top_k,
+                    with_payload=True,
+                    with_vectors=False,
+                    timeout=math.ceil(timeout or self._timeout),
+                )
+        except _CollectionMissing:
+            return []
+        return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
+
+    async def search_lexical(
+        self,
+        name: str,
+        terms: SparseTerms,
+        *,
+        tenant: str,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        timeout: float | None = None,
+    ) -> list[VectorHit]:
+        conditions = scope(tenant, filter=filter)
+        if top_k <= 0 or not terms or await self._dim(name, timeout) is None or not self._lexical.get(name):
+            return []
+        try:
+            async with self._call(timeout) as client:
+                response = await client.query_points(
+                    name,
+                    query=_sparse(terms),
+                    using=LEXICAL,
                     query_filter=_filter(conditions),
                     limit=top_k,
                     with_payload=True,
@@ -249,6 +282,7 @@ class QdrantVectorStore:
             except _CollectionMissing:
                 return None
             self._dims[name] = _vector_size(info)
+            self._lexical[name] = LEXICAL in (info.config.params.sparse_vectors or {})
         return self._dims[name]
 
     async def _create_if_missing(self, name: str, dim: int) -> None:
@@ -256,7 +290,9 @@ class QdrantVectorStore:
             if not await client.collection_exists(name):
                 try:
                     await client.create_collection(
-                        name, vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                        name,
+                        vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE),
+                        sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                     )
                 except UnexpectedResponse as exc:
                     if exc.status_code != 409:  # 409: another instance created it meanwhile
@@ -285,6 +321,16 @@ def _vector_size(info: models.CollectionInfo) -> int:
     vectors = info.config.params.vectors
     # Named vectors (a dict) are not ours: report them as a mismatch (size 0).
     return vectors.size if isinstance(vectors, models.VectorParams) else 0
+
+
+def _sparse(terms: SparseTerms) -> models.SparseVector:
+    indices = sorted(terms)
+    return models.SparseVector(indices=indices, values=[float(terms[i]) for i in indices])
+
+
+def _vectors(point: VectorPoint, lexical: bool) -> Any:
+    dense = [float(x) for x in point.vector]
+    return {"": dense, LEXICAL: _sparse(point.lexical)} if lexical and point.lexical else dense
 
 
 def _reason(exc: UnexpectedResponse) -> str:

@@ -23,10 +23,12 @@ from ..errors import DeadlineExceeded, NotFound
 from ..models.search import SearchFilter
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
+    LEXICAL,
     Condition,
     FieldEquals,
     FieldIn,
     SharedByFolder,
+    SparseTerms,
     VectorHit,
     VectorPoint,
     check_collection_name,
@@ -57,6 +59,7 @@ class _EdgeFolder:
             raise folder_locked(root) from None
         self._shards: dict[str, edge.EdgeShard] = {}
         self.dims: dict[str, int] = {}
+        self.lexical: dict[str, bool] = {}  # whether a collection has the lexical sparse vector
         self._guard = threading.Lock()
 
     def shard(self, name: str, create_dim: int | None = None) -> edge.EdgeShard | None:
@@ -68,11 +71,16 @@ class _EdgeFolder:
             config_path = os.path.join(path, CONFIG_FILE)
             if os.path.exists(config_path):
                 shard = edge.EdgeShard.load(path)
-                self.dims[name] = _stored_size(config_path)
+                self.dims[name], self.lexical[name] = _stored_size(config_path), _has_lexical(config_path)
             elif create_dim is not None:
                 shard = edge.EdgeShard.create(
-                    path, edge.EdgeConfig(vectors=edge.EdgeVectorParams(size=create_dim, distance=edge.Distance.Cosine))
+                    path,
+                    edge.EdgeConfig(
+                        vectors=edge.EdgeVectorParams(size=create_dim, distance=edge.Distance.Cosine),
+                        sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+                    ),
                 )
+                self.lexical[name] = True
                 shard.update(edge.UpdateOperation.create_field_index("doc_id", edge.PayloadSchemaType.Keyword))
                 shard.update(edge.UpdateOperation.create_field_index("tenant", edge.KeywordIndexParams(is_tenant=True)))
                 self.dims[name] = create_dim
@@ -119,10 +127,9 @@ class QdrantEdgeVectorStore:
         if shard is None:
             raise NotFound(f"Collection {name!r} does not exist yet: ensure_collection() first.")
         check_points(name, points, self._open().dims[name])
+        lexical = self._open().lexical.get(name, False)
         for start in range(0, len(points), UPSERT_BATCH):
-            batch = [
-                edge.Point(p.id, [float(x) for x in p.vector], p.payload) for p in points[start : start + UPSERT_BATCH]
-            ]
+            batch = [edge.Point(p.id, _vectors(p, lexical), p.payload) for p in points[start : start + UPSERT_BATCH]]
             await self._run(shard.update, edge.UpdateOperation.upsert_points(batch))
 
     async def search(
@@ -145,6 +152,30 @@ class QdrantEdgeVectorStore:
         request = edge.QueryRequest(
             limit=top_k,
             query=edge.Query.Nearest([float(x) for x in vector]),
+            filter=_filter(conditions),
+            with_payload=True,
+            with_vector=False,
+        )
+        points = await self._run(shard.query, request, timeout=timeout)
+        return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in points]
+
+    async def search_lexical(
+        self,
+        name: str,
+        terms: SparseTerms,
+        *,
+        tenant: str,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        timeout: float | None = None,
+    ) -> list[VectorHit]:
+        conditions = scope(tenant, filter=filter)
+        shard = await self._shard(name, timeout)
+        if shard is None or top_k <= 0 or not terms or not self._open().lexical.get(name, False):
+            return []
+        request = edge.QueryRequest(
+            limit=top_k,
+            query=edge.Query.Nearest(_sparse(terms), using=LEXICAL),
             filter=_filter(conditions),
             with_payload=True,
             with_vector=False,
@@ -238,6 +269,23 @@ def _stored_size(config_path: str) -> int:
         vectors = json.load(f).get("vectors", {})
     # Only the default (unnamed) vector is ours; anything else reads as a mismatch (0).
     return int(vectors.get("", {}).get("size", 0))
+
+
+def _has_lexical(config_path: str) -> bool:
+    with open(config_path) as f:
+        return LEXICAL in (json.load(f).get("sparse_vectors") or {})
+
+
+def _sparse(terms: SparseTerms) -> edge.SparseVector:
+    indices = sorted(terms)
+    return edge.SparseVector(indices, [float(terms[i]) for i in indices])
+
+
+def _vectors(point: VectorPoint, lexical: bool) -> Any:
+    dense = [float(x) for x in point.vector]
+    if lexical and point.lexical:
+        return {"": dense, LEXICAL: _sparse(point.lexical)}
+    return dense
 
 
 def _filter(conditions: Sequence[Condition]) -> edge.Filter:

@@ -20,6 +20,8 @@ from ..errors import BadRequest, Conflict, Unavailable, Unprocessable
 from ..models.search import Scalar, SearchFilter
 
 COLLECTION_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LEXICAL = "lexical"  # the sparse vector (BM25-style terms, IDF applied by the engine) beside the dense one
+SparseTerms = dict[int, float]
 DEFAULT_PAYLOAD_FIELDS = ("content_hash", "chunk_index")
 
 
@@ -28,6 +30,7 @@ class VectorPoint:
     id: str  # a UUID string, deterministic (made by the caller)
     vector: Sequence[float]
     payload: dict[str, Any]
+    lexical: SparseTerms | None = None  # stored when the collection has a lexical index
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,19 @@ class VectorStore(Protocol):
         filter: SearchFilter | None = None,
         timeout: float | None = None,
     ) -> list[VectorHit]: ...
+
+    async def search_lexical(
+        self,
+        name: str,
+        terms: SparseTerms,
+        *,
+        tenant: str,
+        top_k: int,
+        filter: SearchFilter | None = None,
+        timeout: float | None = None,
+    ) -> list[VectorHit]:
+        """Top-k by BM25 over the lexical terms; [] when the collection has no lexical index (older ones)."""
+        ...
 
     async def payloads(
         self, name: str, *, tenant: str, doc_id: str, fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS
