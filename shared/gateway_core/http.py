@@ -209,7 +209,7 @@ def _not_json(message: str) -> InvalidBody:
 
 def _check_json(body: bytes, max_depth: int) -> None:
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")  # a UTF-8 byte order mark is tolerated, as FastAPI did
     except UnicodeDecodeError as exc:
         raise _not_json(f"The body is not UTF-8 (byte {exc.start}).") from None
     try:

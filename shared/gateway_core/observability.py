@@ -31,6 +31,36 @@ class RedactingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return redact_text(super().format(record))
 
 
+def _redacting_record_factory(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    """Records of every logger in the process (httpx, openai, neo4j, the Lambda runtime's own handler...)
+    carry redacted text: the message merged with its arguments, the exception and the stack."""
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        if isinstance(record.msg, str):  # Powertools' structured (dict) messages are redacted by our handler
+            record.msg = redact_text(record.msg)
+        if isinstance(record.args, tuple):  # kept as arguments: some formatters unpack them (uvicorn's access log)
+            record.args = tuple(_redacted_argument(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _redacted_argument(arg) for key, arg in record.args.items()}
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    return factory
+
+
+def _redacted_argument(arg: object) -> object:
+    if arg is None or isinstance(arg, (bool, int, float)):
+        return arg
+    return redact_text(str(arg))  # strings, exceptions, URLs, headers: their text
+
+
+if not getattr(logging.getLogRecordFactory(), "redacting", False):  # once, even if this module is reloaded
+    logging.setLogRecordFactory(_redacting_record_factory(logging.getLogRecordFactory()))
 logger = Logger(service=SERVICE, utc=True, logger_handler=RedactingStreamHandler(sys.stdout))
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 

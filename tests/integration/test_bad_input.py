@@ -181,6 +181,11 @@ def test_the_message_names_the_field_and_the_character():
     )
 
 
+def test_a_utf8_byte_order_mark_is_tolerated():
+    response = post("extract", QUERY, b'\xef\xbb\xbf{"query":"RETURN 1 AS one"}')
+    assert (response.status, response.json()["records"]) == (200, [{"one": 1}])
+
+
 def test_a_valid_pair_of_surrogates_and_a_json_charset_are_fine():
     body = '{"query":"RETURN $a AS a","params":{"a":"\\ud83d\\ude00 北風"}}'.encode()
     response = post("extract", QUERY, body, {"content-type": "application/json; charset=UTF-8"})

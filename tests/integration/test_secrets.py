@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -85,3 +86,24 @@ def test_a_provider_error_that_echoes_the_key_is_redacted(fake_llm, monkeypatch,
     assert "Incorrect API key provided: ***" in response.json()["message"]
     assert SECRET not in response.text
     assert SECRET not in log_lines.getvalue()
+
+
+def test_a_library_logger_through_any_handler_is_redacted():
+    """Not only our handler: e.g. the Lambda runtime's own handler on the root logger sees redacted records."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    library = logging.getLogger("httpx.fake_library")
+    library.addHandler(handler)
+    library.setLevel(logging.DEBUG)
+    try:
+        library.debug("HTTP Request: POST %s", f"http://127.0.0.1/v1?api_key={SECRET}")
+        try:
+            raise OSError(f"cannot reach redis://admin:{SECRET}@db:6379")
+        except OSError as exc:
+            library.warning("connection failed: %s", exc, exc_info=True)
+    finally:
+        library.removeHandler(handler)
+    output = stream.getvalue()
+    assert "api_key=***" in output and "redis://***@db:6379" in output
+    assert SECRET not in output
