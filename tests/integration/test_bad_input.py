@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 
+from infra.local.api_server import BackgroundServer, build_app
 from infra.local.lambda_events import http_event
 from tests.fixtures.environment import reconfigure
 from tests.handlers import invoke
@@ -214,3 +216,20 @@ def test_variants_of_one_id_upserted_are_one_node():
     query = {"query": "MATCH (n:Entity) RETURN collect(n.id) AS ids"}
     response = post("extract", QUERY, json.dumps(query).encode())
     assert response.json()["records"] == [{"ids": ["café:1"]}]
+
+
+def test_a_streamed_body_without_content_length_stops_at_the_limit(monkeypatch):
+    """Over real HTTP (chunked, no Content-Length): the guard answers 413 once the bytes read pass the limit."""
+    reconfigure(monkeypatch, MAX_BODY_BYTES="1000")
+
+    def chunks():
+        yield b'{"query":"'
+        for _ in range(50):
+            yield b"x" * 100
+        yield b'"}'
+
+    with BackgroundServer(build_app()) as server:
+        headers = {"x-api-key": ACME, "content-type": "application/json"}
+        response = httpx.post(f"{server.url}/search", content=chunks(), headers=headers, timeout=10)
+    assert "content-length" not in response.request.headers
+    assert (response.status_code, response.json()["error"]) == (413, "payload_too_large")
