@@ -37,6 +37,8 @@ DOCUMENTS = {
     "html end tags": ("a.html", _repeat("</")),
     "html unclosed comments": ("a.html", _repeat("<!--")),
     "text without spaces": ("a.txt", _repeat("北風熱能.是誰創立的")),
+    "one-word lines ending in a period": ("a.txt", _repeat("word.\n")),
+    "periods and spaces": ("a.txt", _repeat(". ")),
 }
 
 

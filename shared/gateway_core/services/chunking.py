@@ -67,6 +67,7 @@ ABBREVIATIONS = frozenset(
 _DOTTED_ABBREVIATION = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$")  # e.g, i.e, U.S, a.m
 _FINAL_PUNCTUATION = frozenset(".!?;:。！？；：…" + _CLOSERS)
 HEADING_MAX = 100
+TOKEN_WINDOW = 64
 _SOFT_BREAK = re.compile(r"[,，、;；:：]")
 _SPACES = re.compile(r"[^\S\n]+")  # any whitespace but newlines, incl. no-break and ideographic spaces
 
@@ -133,7 +134,11 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
         return True
     if mark.startswith("..") or mark.rstrip(_CLOSERS) != ".":
         return True  # an ellipsis or "?!" ends a sentence; a lone "." needs a closer look
-    token_start = max(text.rfind(" ", 0, match.start()), text.rfind("\n", 0, match.start())) + 1
+    # The token before the ".": looked for within TOKEN_WINDOW characters only (an unbounded search back
+    # made text without spaces quadratic); a longer token is no abbreviation, initial or list number anyway.
+    lowest = max(0, match.start() - TOKEN_WINDOW)
+    space = max(text.rfind(" ", lowest, match.start()), text.rfind("\n", lowest, match.start()))
+    token_start = space + 1 if space != -1 else lowest
     token = text[token_start : match.start()].lstrip("([{\"'“‘")
     if token.lower() in ABBREVIATIONS or _DOTTED_ABBREVIATION.match(token):
         return False
