@@ -398,6 +398,7 @@ def _defuse_markup(text: str) -> str:
 # --- JSON lines ----------------------------------------------------------------------------------
 
 TEXT_FIELDS = ("text", "content", "body")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _parse_jsonl(text: str) -> str:
@@ -411,7 +412,16 @@ def _parse_jsonl(text: str) -> str:
             raise UndecodableDocument(
                 f"JSON lines: line {number} is not valid JSON ({exc.msg}).", details={"line": number}
             ) from None
+        except (RecursionError, ValueError) as exc:  # nested too deeply, a number too long to convert
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:100]
+            raise UndecodableDocument(
+                f"JSON lines: line {number} cannot be read ({reason}).", details={"line": number}
+            ) from None
         record = _record_text(value).strip()
+        if _UNSTORABLE.search(record):  # escaped in the JSON (`\u0000`, `\ud800`): no store takes them
+            raise UndecodableDocument(
+                f"JSON lines: line {number} contains a NUL character or a lone surrogate.", details={"line": number}
+            )
         if record:
             records.append(record)
     return _tidy("\n\n".join(records))
@@ -447,7 +457,7 @@ def _parse_pdf(data: bytes) -> ParsedDocument:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on broken files
         raise UndecodableDocument(f"The PDF cannot be read: {type(exc).__name__}: {exc}"[:300]) from None
-    text = _tidy("\n\n".join(t for t in texts if t))
+    text = _tidy(_UNSTORABLE.sub("", "\n\n".join(t for t in texts if t)))  # NULs from broken font maps: noise
     return ParsedDocument(text=text, format="pdf", pages=len(texts))
 
 
