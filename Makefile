@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check dev bench eval size lint clean
+.PHONY: demo test check dev bench eval size deploy-check lint clean
 
 demo: $(STAMP)          ## the whole flow on embedded defaults
 	$(PY) -m infra.demo.run
@@ -30,6 +30,25 @@ eval: $(STAMP)          ## retrieval quality on a public multi-hop benchmark, wr
 
 size: $(STAMP)          ## unzipped size of each function plus the layer, for Lambda arm64
 	$(PY) -m infra.deploy.package_size
+
+# The SAM CLI and checkov pin conflicting boto3 versions (and differ from the tests'): each gets its own venv.
+TOOLS   := $(VENV)/deploy-tools
+SAM     := $(TOOLS)/sam/bin/sam
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+
+deploy-check: $(STAMP) $(SAM) $(CHECKOV)  ## sam validate --lint, cfn-lint, checkov (skips justified in the template), layer size
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
+	$(PY) -m infra.deploy.package_size
+
+$(TOOLS)/%/.installed: infra/deploy/requirements-%.txt
+	test -x $(TOOLS)/$*/bin/python || $(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+$(SAM): $(TOOLS)/sam/.installed
+$(CHECKOV): $(TOOLS)/checkov/.installed
 
 lint: $(STAMP)
 	$(VENV)/bin/cfn-lint template.yaml
