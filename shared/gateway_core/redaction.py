@@ -18,7 +18,8 @@ _QUERY_SECRET = re.compile(rf"(?P<key>[?&;]{_SECRET_KEY}=)[^&#\s'\"<>]*", re.IGN
 _PAIR_KEY = r"(?:api[_\-]?key|apikey|access[_\-]?token|token|password|passwd|secret|client[_\-]?secret)"
 _PAIR_SECRET = re.compile(rf"(?P<key>\b{_PAIR_KEY}[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)[^\s\"',;&}}\]]+", re.IGNORECASE)
 _BEARER = re.compile(r"(?P<key>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=\-]{6,}", re.IGNORECASE)
-_API_KEY = re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}")
+# Provider keys (`sk-...`, `sk-proj-...`): long and with a digit, so `sk-learn-guide` stays readable.
+_API_KEY = re.compile(r"\b(?:sk|pk|rk)-(?=[A-Za-z_\-]*\d)[A-Za-z0-9_\-]{20,}")
 
 
 def redact_url(url: str | None) -> str:

@@ -77,9 +77,9 @@ def test_a_qdrant_password_is_in_no_error_body_and_no_log_line(monkeypatch, log_
 
 
 def test_a_provider_error_that_echoes_the_key_is_redacted(fake_llm, monkeypatch, log_lines):
-    provider = {"name": "p", "base_url": fake_llm.base_url, "api_key": f"sk-{SECRET}", "model": "p"}
+    provider = {"name": "p", "base_url": fake_llm.base_url, "api_key": f"sk-proj-{SECRET}0123456789", "model": "p"}
     reconfigure(monkeypatch, LLM_PROVIDERS=json.dumps([provider]), LLM_MAX_RETRIES="0")
-    fake_llm.script("p", Error(401, message=f"Incorrect API key provided: sk-{SECRET}"))
+    fake_llm.script("p", Error(401, message=f"Incorrect API key provided: sk-proj-{SECRET}0123456789"))
     body = {"messages": [{"role": "user", "content": "hi"}]}
     response = invoke("chat", http_event("POST", "/chat", body, api_key=ACME))
     assert response.status == 502

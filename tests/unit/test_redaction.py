@@ -25,7 +25,7 @@ def test_redact_url(url: str, expected: str) -> None:
 
 def test_redact_text_masks_urls_tokens_keys_and_pairs() -> None:
     text = (
-        "Error code: 401 at http://u:s3cret@h/v1 with Bearer abcdef123456, key sk-proj-s3cret123456, "
+        "Error code: 401 at http://u:s3cret@h/v1 with Bearer abcdef123456, key sk-proj-s3cret1234567890abcdef, "
         "password=s3cret and {'api_key': 's3cret'}"
     )
     assert "s3cret" not in redact_text(text)
@@ -33,5 +33,8 @@ def test_redact_text_masks_urls_tokens_keys_and_pairs() -> None:
 
 
 def test_ordinary_text_is_untouched() -> None:
-    text = "FalkorDB refused the query: errMsg: Invalid input 'RETURN' line: 1, column: 10; tokens: 42"
+    text = (
+        "FalkorDB refused the query: errMsg: Invalid input 'RETURN' line: 1, column: 10; tokens: 42; "
+        "max_tokens=100; No document 'sk-learn-guide.md'; see https://example.com/a?page=2"
+    )
     assert redact_text(text) == text
