@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from .. import dependencies
 from ..clients import reranker
@@ -40,14 +39,12 @@ from ..deadline import current as current_deadline
 from ..errors import ApiError, Unavailable
 from ..models.graph import Subgraph, SubgraphEdge
 from ..models.search import SearchFilter
-from ..observability import logger
+from ..observability import Stopwatch, logger
 from ..settings import get_settings
 from ..stores.vectors import VectorHit
 from . import graph_rank
 from .linking import Seed, link
 from .search import search, search_lexical
-
-T = TypeVar("T")
 
 Preset = Literal["dense", "hybrid", "graph"]
 PRESETS: tuple[Preset, ...] = ("dense", "hybrid", "graph")
@@ -86,22 +83,6 @@ class GraphView:
 
     seeds: list[Seed]
     subgraph: Subgraph
-
-
-class Stopwatch:
-    def __init__(self) -> None:
-        self.origin = time.perf_counter()
-        self.timings: dict[str, float] = {}
-
-    async def time(self, stage: str, work: Awaitable[T]) -> T:
-        started = time.perf_counter()
-        try:
-            return await work
-        finally:
-            self.timings[stage] = round((time.perf_counter() - started) * 1000, 1)
-
-    def mark(self, stage: str, started: float) -> None:
-        self.timings[stage] = round((time.perf_counter() - started) * 1000, 1)
 
 
 def reason(exc: BaseException) -> str:
@@ -210,9 +191,8 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
         raise Unavailable("Neither the vector store nor the graph could answer.", details={"degraded": degraded})
 
     if view.seeds and vector:
-        started = time.perf_counter()
-        rendered, facts = await ranked_with_graph(tenant, view, dense, lexical, vector, options, degraded)
-        watch.mark("rank", started)
+        with watch.stage("rank"):
+            rendered, facts = await ranked_with_graph(tenant, view, dense, lexical, vector, options, degraded)
     else:  # no entity linked: exactly dense (+ lexical) retrieval
         rendered, facts = fused_dense_and_lexical(dense, lexical, options.top_k), view.subgraph
     if options.rerank and len(rendered) > 1:
@@ -221,9 +201,9 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
         except Exception as exc:  # noqa: BLE001 - keep the fused order
             degraded.append(f"rerank: {reason(exc)}")
     subgraph = merge([facts, *extra_subgraphs]) if options.include_subgraph else Subgraph(nodes=[], edges=[])
-    watch.timings["total"] = round((time.perf_counter() - watch.origin) * 1000, 1)
+    watch.timings_ms["total"] = watch.total_ms()
     return RetrieveResult(
-        hits=rendered, subgraph=subgraph, timings_ms=watch.timings, degraded=degraded, seeds=view.seeds
+        hits=rendered, subgraph=subgraph, timings_ms=watch.timings_ms, degraded=degraded, seeds=view.seeds
     )
 
 
