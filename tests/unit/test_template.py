@@ -253,3 +253,14 @@ def test_every_checkov_skip_is_justified(template):
     assert skips
     for name, skip in skips:
         assert re.fullmatch(r"CKV_AWS_\d+", skip["id"]) and len(skip.get("comment", "")) > 20, name
+
+
+def test_the_example_samconfig_names_real_parameters_and_every_required_one(template):
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml.example").read_text(encoding="utf-8"))
+    overrides = config["default"]["deploy"]["parameters"]["parameter_overrides"]
+    names = {item.split("=", 1)[0] for item in overrides}
+    assert names <= set(template["Parameters"])
+    assert {"QdrantUrl", "EmbeddingsUrl", "ApiKeysSecretName"} <= names
+    assert not any("sk-" in item or "password=" in item.lower() for item in overrides)
