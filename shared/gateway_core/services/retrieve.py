@@ -187,7 +187,8 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
             logger.warning("graph branch failed", extra={"reason": reason(graph_outcome)})
         else:
             view = graph_outcome
-    if isinstance(vector_outcome, BaseException) and (graph is None or isinstance(outcomes[1], BaseException)):
+    graph_failed = graph is None or isinstance(outcomes[1], BaseException)
+    if isinstance(vector_outcome, BaseException) and graph_failed and not lexical:
         raise Unavailable("Neither the vector store nor the graph could answer.", details={"degraded": degraded})
 
     if view.seeds and vector:
