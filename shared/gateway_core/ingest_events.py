@@ -32,6 +32,18 @@ to), and is then not part of the doc_id (`acme/handbook/intro.md` -> tenant
 `acme`, doc_id `handbook/intro.md`). Any other key belongs to the deployment's
 default tenant (the only tenant when exactly one is configured, `default`
 otherwise), with the whole key as doc_id (`handbook/intro.md`).
+
+Sidecar graphs: `<key>.graph.json` beside a document is the user's own graph
+for it (services/supplied_graph.py): it is never ingested as a document, the
+document is ingested with it and no model is asked. Uploading, replacing or
+deleting a sidecar ingests its document again (when the document exists).
+
+Backpressure: a record whose extraction is rate limited or paused by the
+tenant's token budget (`Deferred`) is sent to the queue again as a new message
+with `DelaySeconds` (the provider's Retry-After, at most 900 s; a paused one
+after INGEST_PAUSED_RETRY_S) and the original is reported as processed, so
+its receive count never reaches the DLQ. What was extracted is kept, so the
+next delivery asks the model only for the chunks still missing.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -54,8 +67,12 @@ from .deadline import Deadline, set_current
 from .errors import Unprocessable
 from .observability import bind_request, logger, metrics
 from .registry import registry
-from .services.ingest import ingest_document, remove_document
+from .services.ingest import Deferred, ingest_document, remove_document, tenant_metric
+from .services.supplied_graph import SuppliedGraph, parse_supplied_graph
 from .settings import get_settings
+
+SIDECAR_SUFFIX = ".graph.json"
+MAX_DELAY_S = 900  # SQS's longest DelaySeconds
 
 
 class PoisonRecord(Exception):
@@ -167,7 +184,37 @@ def _skipped(event: ObjectEvent, reason: str) -> dict[str, Any]:
     return {"skipped": reason, "key": event.key, "version": event.version}
 
 
+def _read_sidecar(event: ObjectEvent) -> SuppliedGraph | None:
+    """Blocking: the document's `<key>.graph.json`, parsed, or None when there is none."""
+    from botocore.exceptions import ClientError
+
+    s3 = aws.client("s3")
+    try:
+        response = s3.get_object(Bucket=event.bucket, Key=event.key + SIDECAR_SUFFIX)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    size = int(response.get("ContentLength") or 0)
+    if size > get_settings().ingest_max_bytes:
+        response["Body"].close()
+        raise PoisonRecord(f"{event.key}{SIDECAR_SUFFIX} is {size} bytes, over INGEST_MAX_BYTES")
+    try:
+        value = json.loads(response["Body"].read())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise PoisonRecord(f"{event.key}{SIDECAR_SUFFIX} is not JSON") from None
+    try:
+        return parse_supplied_graph(value)
+    except Unprocessable as exc:
+        raise PoisonRecord(f"{event.key}{SIDECAR_SUFFIX}: {exc.message}") from exc
+
+
 async def process_event(event: ObjectEvent) -> dict[str, Any]:
+    if event.key.endswith(SIDECAR_SUFFIX):  # a sidecar changed: ingest its document again, with or without it
+        document = ObjectEvent("created", event.bucket, event.key[: -len(SIDECAR_SUFFIX)], event.version)
+        if not await asyncio.to_thread(_exists, document):
+            return _skipped(event, "a sidecar graph whose document is not in the bucket (yet)")
+        return await _ingest_current(document)
     tenant, doc_id = tenant_and_doc(event.key, (await load_keyring()).tenants)
     if event.action == "removed":
         if not await asyncio.to_thread(_exists, event):
@@ -175,10 +222,16 @@ async def process_event(event: ObjectEvent) -> dict[str, Any]:
         if not (event.version_id and event.name == "ObjectRemoved:Delete"):
             return _skipped(event, "the key was uploaded again since: the document stays")
         # One version was deleted for good: index whatever version is current now.
+    return await _ingest_current(event, any_version=event.action == "removed")
+
+
+async def _ingest_current(event: ObjectEvent, *, any_version: bool = True) -> dict[str, Any]:
+    tenant, doc_id = tenant_and_doc(event.key, (await load_keyring()).tenants)
     try:
-        data, content_type = await asyncio.to_thread(_read_object, event, any_version=event.action == "removed")
+        data, content_type = await asyncio.to_thread(_read_object, event, any_version=any_version)
     except Superseded as exc:
         return _skipped(event, str(exc))
+    supplied = await asyncio.to_thread(_read_sidecar, event)
     if content_type in ("binary/octet-stream", "application/octet-stream"):
         content_type = None  # S3's default says nothing: go by the file name
     try:
@@ -189,8 +242,10 @@ async def process_event(event: ObjectEvent) -> dict[str, Any]:
             filename=event.key,
             content_type=content_type,
             source=f"s3://{event.bucket}/{event.key}",
+            version=event.version,
+            supplied=supplied,
         )
-    except Unprocessable as exc:  # unsupported or undecodable file: retrying cannot help
+    except Unprocessable as exc:  # unsupported or undecodable file, an invalid graph: retrying cannot help
         raise PoisonRecord(exc.message) from exc
     return report.as_dict()
 
@@ -246,6 +301,15 @@ async def handle_record(record: SQSRecord) -> list[dict[str, Any]]:
             work = functools.partial(process_event, event)
             try:
                 results.append(await guard.run(event, work) if guard else await work())
+            except Deferred as exc:  # come back later as a new message: this one is done, its receives end
+                delay = await asyncio.to_thread(_send_again, record, exc.delay_s)
+                tenant_metric(exc.report.tenant, "RecordsDeferred", 1)
+                logger.info(
+                    "record deferred",
+                    extra={"object": event.idempotency_data, "reason": exc.reason, "delay_s": delay},
+                )
+                results.append({"deferred": exc.reason, "delay_s": delay, **exc.report.as_dict()})
+                return results  # the new message carries the whole body, later events included
             except Exception as exc:
                 metrics.add_metric(name="IngestFailures", unit="Count", value=1)
                 logger.error(
@@ -258,6 +322,18 @@ async def handle_record(record: SQSRecord) -> list[dict[str, Any]]:
                 )
                 raise
         return results
+
+
+def _send_again(record: SQSRecord, delay_s: float) -> int:
+    """Blocking: the record's body as a new message on its queue, delayed (at most SQS's 900 s)."""
+    sqs = aws.client("sqs")
+    url = get_settings().ingest_queue_url
+    if not url:  # arn:aws:sqs:<region>:<account>:<name>
+        *_, account, name = record.event_source_arn.split(":")
+        url = sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    delay = min(MAX_DELAY_S, max(0, math.ceil(delay_s)))
+    sqs.send_message(QueueUrl=url, MessageBody=record.body, DelaySeconds=delay)
+    return delay
 
 
 def _limit() -> asyncio.Semaphore:

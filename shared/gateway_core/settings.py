@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     extract_concurrency: int = 4
     chunk_size: int = 800
     chunk_overlap: int = 120
+    # Extraction: off (index only), on (every changed chunk), sample (EXTRACT_SAMPLE_CHUNKS of them).
+    extract_mode: Literal["off", "on", "sample"] = "on"
+    extract_sample_chunks: int = 3
+    # Prompt + completion tokens a tenant may spend on extraction (provider usage); unset: no budget.
+    extract_token_budget: int | None = None
+    extract_token_budgets: dict[str, int] = {}  # per tenant, over EXTRACT_TOKEN_BUDGET
+    # Document status and unfinished extractions: a collection of the vector store (default `<collection>_documents`).
+    documents_collection: str | None = None
+    # Where a deferred record is sent again (default: the queue it came from); seconds a paused record waits.
+    ingest_queue_url: str | None = None
+    ingest_paused_retry_s: int = 900
+    ingest_rate_limited_retry_s: int = 60  # a 429 without Retry-After
 
     @property
     def graph_backend(self) -> Literal["neo4j", "falkordb"] | None:

@@ -4,27 +4,53 @@ Chunk ids are content-addressed (`<doc_id>#<index>@<hash8>`), so a new version
 of a document only re-extracts and re-embeds the chunks that changed: facts
 and points of unchanged chunks stay, those of vanished chunks are removed.
 Every step is idempotent, so a retried or redelivered record changes nothing.
+
+Progress is written to the document's status as it goes (documents_status.py).
+Each chunk's extracted graph is saved there as soon as it is extracted, so a
+version that a rate limit (`Deferred`, the record comes back after Retry-After)
+or an exhausted token budget stopped halfway asks the model only for the
+chunks still missing when it runs again. The version's facts are still
+written all at once, when every chunk is extracted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from .. import dependencies
+from ..clients import llm
 from ..deadline import Deadline
 from ..deadline import current as current_deadline
+from ..errors import ApiError, RateLimited, Unprocessable
 from ..models.graph import GraphData
-from ..observability import Stopwatch, logger, metrics
+from ..observability import NAMESPACE, SERVICE, Stopwatch, logger, metrics
 from ..settings import get_settings
+from ..upstream import common_cause, retry_after_s
+from . import documents_status as status_store
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
-from .extract import ExtractOptions, extract_graph
+from .documents_status import PAUSED_BUDGET, DocumentStatus
+from .extract import REPAIR_PROMPT, SYSTEM_PROMPT, TRANSIENT, providers_for, schema_text, validate_graph
 from .index import ChunkInput, collection_name, delete_document, index_chunks, point_id
+from .supplied_graph import SuppliedGraph
 
 # Time allowed to remove a failed version's writes, whatever is left of the batch's budget.
 UNDO_BUDGET_S = 10.0
+
+
+class Deferred(Exception):
+    """The record must come back later: rate limited (after the provider's Retry-After) or paused by the
+    tenant's token budget. What was extracted is saved; the next delivery continues from there."""
+
+    def __init__(self, reason: str, delay_s: float, report: IngestReport) -> None:
+        super().__init__(f"{reason}: retry in {delay_s:.0f} s")
+        self.reason, self.delay_s, self.report = reason, delay_s, report
 
 
 @dataclass
@@ -37,6 +63,8 @@ class IngestReport:
     entities: int = 0
     relations: int = 0
     graph: str = "ok"
+    extraction_calls: int = 0
+    tokens: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,9 +79,19 @@ def graph_status() -> str | None:
     """None when the graph can be extracted, else why it is skipped."""
     if dependencies.graph_store() is None:
         return "skipped (no graph store)"
+    if get_settings().extract_mode == "off":
+        return "off"
     if not get_settings().llm_providers:
         return "skipped (no LLM)"
     return None
+
+
+def tenant_metric(tenant: str, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
+    """One metric with the tenant as its dimension (CloudWatch: namespace GraphRAGGateway, dimension tenant)."""
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+    ) as metric:
+        metric.add_dimension(name="tenant", value=tenant)
 
 
 async def ingest_document(
@@ -65,33 +103,106 @@ async def ingest_document(
     source: str,
     content_type: str | None = None,
     metadata: dict[str, Any] | None = None,
+    version: str = "",
+    supplied: SuppliedGraph | None = None,
 ) -> IngestReport:
     """Parse, chunk, extract what changed, then switch to the new version; within the current deadline.
 
-    Nothing is written until every changed chunk is extracted. Then the new facts are written,
+    Nothing is written to search until every chunk to extract is extracted. Then the new facts are written,
     the vanished chunks' facts forgotten and the vectors switched; if any write fails, what this
     version added is removed again, so the old version stays whole and a redelivery redoes it all.
+    With a supplied graph, no model is asked. With the tenant's budget spent, the chunks are indexed
+    (searchable) and the facts wait (`extraction: paused (budget)`, Deferred).
     """
+    status = await status_store.get(tenant, doc_id) or DocumentStatus(doc_id=doc_id)
+    if status.version != version:
+        status.chunks_extracted = 0
+    status.version, status.source = version, source
+    status.move("indexing")
+    await status_store.put(tenant, status)
+    started = time.perf_counter()
+    try:
+        report = await _ingest(tenant, doc_id, data, filename, source, content_type, metadata, supplied, status)
+    except Deferred:
+        raise
+    except BaseException as exc:
+        status.move("failed", error=_describe(exc))
+        try:
+            await asyncio.wait_for(status_store.put(tenant, status), UNDO_BUDGET_S)
+        except Exception as failure:  # noqa: BLE001 - the original failure is what the caller must see
+            logger.warning("could not record a failure", extra={"doc_id": doc_id, "reason": str(failure)[:300]})
+        raise
+    tenant_metric(tenant, "IngestLatency", (time.perf_counter() - started) * 1000, MetricUnit.Milliseconds)
+    return report
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.code}: {exc.message}"[:500]
+    return (str(exc) or type(exc).__name__)[:500]
+
+
+async def _ingest(
+    tenant: str,
+    doc_id: str,
+    data: bytes,
+    filename: str,
+    source: str,
+    content_type: str | None,
+    metadata: dict[str, Any] | None,
+    supplied: SuppliedGraph | None,
+    status: DocumentStatus,
+) -> IngestReport:
+    settings = get_settings()
     report = IngestReport(doc_id=doc_id, tenant=tenant)
     watch = Stopwatch()
     with watch.stage("parse_chunk"):
         chunks = await _parse_and_chunk(data, filename, content_type)
     ids = [chunk_id(doc_id, chunk) for chunk in chunks]
+    by_id = dict(zip(ids, chunks, strict=True))
     known = await _known_chunks(tenant, doc_id)
-    changed = [(cid, chunk) for cid, chunk in zip(ids, chunks, strict=True) if cid not in known]
+    changed = [cid for cid in ids if cid not in known]
     report.chunks, report.chunks_changed = len(chunks), len(changed)
+    status.chunks = len(chunks)
+    pending_before = set(status.pending_ids) & set(ids)
 
     graphs: dict[str, GraphData] = {}
+    remaining: list[str] = []
     skipped = graph_status()
-    if skipped:
-        report.graph = skipped
-    elif changed:
-        with watch.stage("extract"):
-            graphs = await _extract(changed)
+    if supplied is not None and dependencies.graph_store() is not None:
+        graphs = supplied.per_chunk(chunks, ids)  # every chunk's facts, from the user: no model
+        status.extraction = report.graph = "supplied graph"
+    elif skipped:
+        status.extraction = report.graph = skipped
+    else:
+        wanted = [cid for cid in ids if cid not in known or cid in pending_before]
+        if settings.extract_mode == "sample":
+            wanted = sample(wanted, settings.extract_sample_chunks)
+        saved = await status_store.saved_chunks(tenant, doc_id)
+        graphs = {cid: saved[cid] for cid in wanted if cid in saved}
+        missing = [cid for cid in wanted if cid not in saved]
+        status.chunks_pending = len(missing)
+        if missing:
+            status.move("extracting")
+            status.extraction = "pending"
+            await status_store.put(tenant, status)
+            with watch.stage("extract"):
+                stop = await _extract(tenant, doc_id, [(cid, by_id[cid]) for cid in missing], graphs, status, report)
+            remaining = [cid for cid in wanted if cid not in graphs]
+            if remaining and isinstance(stop, RateLimited):
+                await _wait_for_rate_limit(tenant, status, wanted, stop, report)
+            if remaining and stop == "budget":
+                status.extraction = PAUSED_BUDGET
+        if not remaining:
+            status.extraction = report.graph = (
+                f"sample ({len(wanted)} chunks)" if settings.extract_mode == "sample" else "done"
+            )
     report.entities = sum(len(graph.nodes) for graph in graphs.values())
     report.relations = sum(len(graph.edges) for graph in graphs.values())
 
-    entity_ids = {**known, **{cid: [node.id for node in graph.nodes] for cid, graph in graphs.items()}}
+    complete = not remaining
+    written = graphs if complete else {}
+    entity_ids = {**known, **{cid: [node.id for node in graph.nodes] for cid, graph in written.items()}}
     inputs = [
         ChunkInput(
             doc_id=doc_id,
@@ -100,26 +211,66 @@ async def ingest_document(
             chunk_index=chunk.index,
             source=source,
             metadata=metadata or {},
-            entity_ids=entity_ids.get(cid, []),
+            entity_ids=entity_ids.get(cid, []) if cid not in remaining else [],
         )
         for cid, chunk in zip(ids, chunks, strict=True)
     ]
     vanished = [cid for cid in known if cid not in set(ids)]
+    new_facts = [cid for cid in written if cid not in known or cid in pending_before]
+    status.move("indexing")
+    await status_store.put(tenant, status)
     try:
         with watch.stage("graph"):
-            await _write_facts(tenant, graphs)
+            await _write_facts(tenant, written)
             report.chunks_removed = await _forget_vanished(tenant, vanished)
         with watch.stage("index"):
             await _index(tenant, doc_id, inputs)
     except BaseException:
-        await _undo_new_version(tenant, doc_id, [cid for cid, _ in changed])
+        await _undo_new_version(tenant, doc_id, new_facts, changed)
         raise
     report.timings_ms = watch.timings_ms
 
+    facts = {cid: n for cid, n in status.chunk_facts.items() if cid in set(ids) and cid not in written}
+    facts.update({cid: len(graph.edges) for cid, graph in written.items()})
+    status.chunk_facts, status.facts = facts, sum(facts.values())
+    status.pending_ids = [] if complete else [cid for cid in ids if cid in set(remaining) | set(graphs)]
+    status.chunks_pending = len(remaining)
+    status.move("ready")
+    await status_store.put(tenant, status)
+    if complete:
+        await status_store.clear_chunks(tenant, doc_id, list(graphs))
+
     metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
     metrics.add_metric(name="ChunksIndexed", unit="Count", value=report.chunks_changed)
-    logger.info("document ingested", extra={"document": report.as_dict()})
+    tenant_metric(tenant, "ChunksIndexed", report.chunks_changed)
+    tenant_metric(tenant, "FactsWritten", sum(len(graph.edges) for graph in written.values()))
+    logger.info("document ingested", extra={"document": report.as_dict(), "extraction": status.extraction})
+    if not complete:  # the chunks are searchable; the facts wait for budget
+        raise Deferred("paused (budget)", float(settings.ingest_paused_retry_s), report)
     return report
+
+
+def sample(ids: list[str], count: int) -> list[str]:
+    """`count` chunk ids spread evenly over the document (all of them when there are fewer)."""
+    if count <= 0:
+        return []
+    if len(ids) <= count:
+        return ids
+    step = len(ids) / count
+    return [ids[int(i * step)] for i in range(count)]
+
+
+async def _wait_for_rate_limit(
+    tenant: str, status: DocumentStatus, wanted: list[str], error: RateLimited, report: IngestReport
+) -> None:
+    """Every provider asks to come back later: record the progress and defer the record."""
+    wait = retry_after_s({k.lower(): v for k, v in error.headers.items()})
+    delay = wait if wait is not None else float(get_settings().ingest_rate_limited_retry_s)
+    status.move("queued")
+    status.extraction = f"waiting (rate limited, retry in {math.ceil(delay)} s)"
+    status.pending_ids = sorted(set(status.pending_ids) | set(wanted))
+    await status_store.put(tenant, status)
+    raise Deferred("rate limited", delay, report)
 
 
 async def _parse_and_chunk(data: bytes, filename: str, content_type: str | None) -> list[Chunk]:
@@ -152,18 +303,117 @@ async def _forget_vanished(tenant: str, vanished: list[str]) -> int:
     return len(vanished)
 
 
-async def _extract(changed: list[tuple[str, Chunk]]) -> dict[str, GraphData]:
-    """Each changed chunk's graph, with bounded concurrency; the first failure cancels (and awaits) the rest."""
-    limit = asyncio.Semaphore(get_settings().extract_concurrency)
-    options = ExtractOptions(min_nodes=0, allow_empty=True)
+async def _extract(
+    tenant: str,
+    doc_id: str,
+    missing: list[tuple[str, Chunk]],
+    graphs: dict[str, GraphData],
+    status: DocumentStatus,
+    report: IngestReport,
+) -> str | RateLimited | None:
+    """Extract the missing chunks into `graphs`, with bounded concurrency, each saved as soon as it is done.
 
-    async def one(chunk: Chunk) -> GraphData:
+    Stops launching calls when the tenant's budget is spent ("budget") or every provider answers 429
+    (the RateLimited, after the calls in flight finish and are saved). Any other failure cancels (and
+    awaits) the rest and is raised.
+    """
+    limit = asyncio.Semaphore(max(1, get_settings().extract_concurrency))
+    budget = status_store.token_budget(tenant)
+    stop: list[str | RateLimited] = []
+
+    async def one(cid: str, chunk: Chunk) -> None:
         async with limit:
-            return (await extract_graph(chunk.text, options)).graph
+            if stop:
+                return
+            if budget is not None and await status_store.tokens_used(tenant) >= budget:
+                stop.append("budget")
+                return
+            calls: list[int] = []
+            try:
+                graph = await extract_chunk(chunk.text, calls)
+            except RateLimited as exc:
+                stop.append(exc)
+                tenant_metric(tenant, "RateLimited", 1)
+                return
+            finally:
+                await _spent(tenant, status, report, calls)
+            await status_store.save_chunk(tenant, doc_id, cid, graph, sum(calls))
+            graphs[cid] = graph
+            status.chunks_extracted += 1
+            status.chunks_pending = max(0, status.chunks_pending - 1)
+            await status_store.put(tenant, status)  # progress, visible while the document is extracting
 
     async with asyncio.TaskGroup() as group:
-        tasks = {cid: group.create_task(one(chunk)) for cid, chunk in changed}
-    return {cid: task.result() for cid, task in tasks.items()}
+        for cid, chunk in missing:
+            group.create_task(one(cid, chunk))
+    budget_stop = "budget" if "budget" in stop else None
+    return next((reason for reason in stop if isinstance(reason, RateLimited)), budget_stop)
+
+
+async def _spent(tenant: str, status: DocumentStatus, report: IngestReport, calls: list[int]) -> None:
+    """Count the calls made and their tokens: on the document, the report, the tenant's ledger, the metrics."""
+    if not calls:
+        return
+    tokens = sum(calls)
+    status.tokens += tokens
+    status.extraction_calls += len(calls)
+    report.tokens += tokens
+    report.extraction_calls += len(calls)
+    if tokens:
+        await status_store.add_tokens(tenant, tokens)
+    tenant_metric(tenant, "ExtractionCalls", len(calls))
+    tenant_metric(tenant, "ExtractionTokens", tokens)
+
+
+async def extract_chunk(text: str, calls: list[int]) -> GraphData:
+    """One chunk's graph, asking the providers in order until one answers acceptably.
+
+    Ingestion asks one provider at a time (a race would pay every provider for every chunk); each
+    call's tokens (prompt + completion, from the provider's `usage`) are appended to `calls`, failed
+    calls included. Every provider rate limited -> RateLimited with the soonest Retry-After.
+    """
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT.format(schema=schema_text())},
+        {"role": "user", "content": text},
+    ]
+    failures: dict[str, ApiError] = {}
+    for provider in providers_for(None):
+        try:
+            completion = await llm.complete(
+                provider, messages, json_mode=True, temperature=0.0, timeout=current_deadline().timeout()
+            )
+            calls.append(_tokens(completion.usage))
+            try:
+                value = llm.parse_json_answer(provider.name, completion.text)
+            except llm.InvalidJsonAnswer:
+                repair = [
+                    {"role": "user", "content": REPAIR_PROMPT.format(schema=schema_text(), answer=completion.text)}
+                ]
+                repaired = await llm.complete(
+                    provider, repair, json_mode=True, temperature=0.0, timeout=current_deadline().timeout()
+                )
+                calls.append(_tokens(repaired.usage))
+                value = llm.parse_json_answer(provider.name, repaired.text)
+            return validate_graph(value, strict=True).graph
+        except ApiError as exc:
+            failures[provider.name] = exc
+            if not isinstance(exc, TRANSIENT):
+                continue
+    common = common_cause(failures)
+    if common is not None:
+        raise common
+    raise Unprocessable(
+        "No provider returned an acceptable graph.",
+        code="extraction_failed",
+        details={"providers": {name: error.message for name, error in failures.items()}},
+    )
+
+
+def _tokens(usage: dict[str, Any]) -> int:
+    total = usage.get("total_tokens")
+    if isinstance(total, int):
+        return total
+    return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
 
 
 async def _write_facts(tenant: str, graphs: dict[str, GraphData]) -> None:
@@ -175,24 +425,100 @@ async def _write_facts(tenant: str, graphs: dict[str, GraphData]) -> None:
         await graph.upsert(tenant, data, sources=[cid], timeout=current_deadline().timeout())
 
 
-async def _undo_new_version(tenant: str, doc_id: str, new_ids: list[str]) -> None:
-    """Remove what a failed version added (its points and the facts only its chunks stated); best effort."""
-    if not new_ids:
+async def _undo_new_version(tenant: str, doc_id: str, fact_ids: list[str], point_ids: list[str]) -> None:
+    """Remove what a failed version added (the facts it wrote, its new points); best effort."""
+    if not fact_ids and not point_ids:
         return
     budget = Deadline.after(UNDO_BUDGET_S)  # its own: the failure may be the request's deadline itself
     try:
         graph = dependencies.graph_store()
-        if graph is not None:
-            await graph.delete_sources(tenant, new_ids, timeout=budget.timeout())
-        points = [point_id(tenant, doc_id, cid) for cid in new_ids]
-        await dependencies.vector_store().delete(collection_name(None), tenant=tenant, ids=points)
+        if graph is not None and (fact_ids or point_ids):
+            await graph.delete_sources(tenant, sorted({*fact_ids, *point_ids}), timeout=budget.timeout())
+        points = [point_id(tenant, doc_id, cid) for cid in point_ids]
+        if points:
+            await dependencies.vector_store().delete(collection_name(None), tenant=tenant, ids=points)
     except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
         logger.warning("could not undo a failed version", extra={"doc_id": doc_id, "reason": str(exc)[:300]})
 
 
 async def remove_document(tenant: str, doc_id: str) -> dict[str, Any]:
     result = await delete_document(tenant, doc_id)
+    await status_store.forget(tenant, doc_id)
     logger.info(
         "document removed", extra={"doc_id": doc_id, "chunks_deleted": result.chunks_deleted, "graph": result.graph}
     )
     return {"doc_id": doc_id, "chunks_deleted": result.chunks_deleted, "graph": result.graph}
+
+
+# --- POST /documents and its dry run ------------------------------------------------
+
+
+async def ingest_text(tenant: str, doc_id: str, text: str, supplied: SuppliedGraph | None) -> DocumentStatus:
+    """A document sent through the API, ingested now (the same path as a file in the bucket).
+
+    Paused by the budget: the chunks are searchable and the status says so (send it again to resume).
+    Rate limited: RateLimited (429 with the provider's Retry-After); what was extracted is kept.
+    """
+    data = text.encode()
+    try:
+        await ingest_document(
+            tenant,
+            doc_id,
+            data,
+            filename=doc_id,
+            content_type=None if "." in doc_id.rsplit("/", 1)[-1] else "text/plain",
+            source=f"api:{doc_id}",
+            version=f"sha256:{content_hash(text)[:16]}",
+            supplied=supplied,
+        )
+    except Deferred as exc:
+        if exc.reason == "rate limited":
+            raise RateLimited(
+                "The extraction model is rate limited; what was extracted is kept: send the document again later.",
+                headers={"Retry-After": str(max(1, math.ceil(exc.delay_s)))},
+            ) from None
+    found = await status_store.get(tenant, doc_id)
+    assert found is not None
+    return found
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count: about 4 characters per token for ASCII text, one per other character (CJK)."""
+    ascii_chars = sum(1 for ch in text if ord(ch) < 128)
+    return math.ceil(ascii_chars / 4) + (len(text) - ascii_chars)
+
+
+async def estimate(tenant: str, doc_id: str, text: str, supplied: bool) -> dict[str, Any]:
+    """What ingesting this text would cost, before anything is spent (nothing is written)."""
+    settings = get_settings()
+    chunks = await _parse_and_chunk(text.encode(), doc_id, None if "." in doc_id.rsplit("/", 1)[-1] else "text/plain")
+    ids = [chunk_id(doc_id, chunk) for chunk in chunks]
+    known = await _known_chunks(tenant, doc_id)
+    status = await status_store.get(tenant, doc_id)
+    pending = set(status.pending_ids) if status else set()
+    skipped = "supplied graph" if supplied else graph_status()
+    wanted = [] if skipped else [cid for cid in ids if cid not in known or cid in pending]
+    if settings.extract_mode == "sample":
+        wanted = sample(wanted, settings.extract_sample_chunks)
+    saved = set(await status_store.saved_chunks(tenant, doc_id)) if wanted else set()
+    calls = [cid for cid in wanted if cid not in saved]
+    by_id = dict(zip(ids, chunks, strict=True))
+    prompt_overhead = estimate_tokens(SYSTEM_PROMPT.format(schema=schema_text()))
+    prompt = sum(prompt_overhead + estimate_tokens(by_id[cid].text) for cid in calls)
+    completion = sum(estimate_tokens(by_id[cid].text) for cid in calls)  # a graph is about as long as its text
+    budget = status_store.token_budget(tenant)
+    used = await status_store.tokens_used(tenant)
+    return {
+        "doc_id": doc_id,
+        "chunks": len(chunks),
+        "chunks_unchanged": sum(1 for cid in ids if cid in known and cid not in pending),
+        "extraction": skipped or settings.extract_mode,
+        "extraction_calls": len(calls),
+        "estimated_tokens": {"prompt": prompt, "completion": completion, "total": prompt + completion},
+        "budget": {
+            "limit": budget,
+            "used": used,
+            "remaining": None if budget is None else max(0, budget - used),
+            "fits": budget is None or used + prompt + completion <= budget,
+        },
+    }
