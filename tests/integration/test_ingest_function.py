@@ -110,7 +110,7 @@ def test_an_uploaded_document_is_found_by_retrieve_with_its_graph(pipeline, with
     top = body["hits"][0]
     assert "Breeze 5" in top["text"]
     assert top["citations"][0]["doc_id"] == "handbook/northwind.md"
-    assert top["citations"][0]["source"] == "s3://documents/acme/handbook/northwind.md"
+    assert top["citations"][0]["uri"] == "s3://documents/acme/handbook/northwind.md"
     assert {"product:breeze-5", "company:northwind"} <= {n["id"] for n in body["subgraph"]["nodes"]}
     assert all(s.startswith("handbook/northwind.md#") for e in body["subgraph"]["edges"] for s in e["props"]["sources"])
 

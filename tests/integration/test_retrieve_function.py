@@ -133,7 +133,8 @@ def test_retrieve_returns_hits_and_a_subgraph_linking_the_hits_entities(with_gra
     assert body["degraded"] == []
     top = body["hits"][0]
     assert "Breeze 5" in top["text"]
-    assert top["citations"][0] == {"doc_id": "a.md", "chunk_index": 1, "chunk_id": "a.md#1", "source": "s3://docs/a.md"}
+    cited = {key: top["citations"][0][key] for key in ("doc_id", "chunk_index", "chunk_id", "uri")}
+    assert cited == {"doc_id": "a.md", "chunk_index": 1, "chunk_id": "a.md#1", "uri": "s3://docs/a.md"}
     node_ids = {node["id"] for node in body["subgraph"]["nodes"]}
     assert node_ids == {node["id"] for node in GRAPH["nodes"]}  # one hop from the hit's two entities reaches all
     makes = [(e["src"], e["dst"], e["props"]["sources"]) for e in body["subgraph"]["edges"] if e["type"] == "MAKES"]

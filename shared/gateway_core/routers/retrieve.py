@@ -117,7 +117,9 @@ class RetrieveResponse(BaseModel):
     ok: bool = True
     hits: list[dict[str, Any]]
     subgraph: Subgraph
-    query_time_ms: float
+    query_time_ms: int = Field(
+        description="The whole retrieval, whole milliseconds (timings_ms has the precise stages)."
+    )
     timings_ms: dict[str, float]
     degraded: list[str]
     seeds: list[SeedOut] = []
@@ -130,7 +132,7 @@ async def retrieve(body: RetrieveRequest, principal: Principal = Depends(require
     return RetrieveResponse(
         hits=result.hits,
         subgraph=result.subgraph,
-        query_time_ms=result.timings_ms["total"],
+        query_time_ms=round(result.timings_ms["total"]),
         timings_ms=result.timings_ms,
         degraded=result.degraded,
         seeds=[SeedOut(id=s.id, name=s.name, key=s.key, score=round(s.score, 6)) for s in result.seeds],

@@ -204,7 +204,11 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
     subgraph = merge([facts, *extra_subgraphs]) if options.include_subgraph else Subgraph(nodes=[], edges=[])
     watch.timings_ms["total"] = watch.total_ms()
     return RetrieveResult(
-        hits=rendered, subgraph=subgraph, timings_ms=watch.timings_ms, degraded=degraded, seeds=view.seeds
+        hits=[with_citation_source(hit) for hit in rendered],
+        subgraph=subgraph,
+        timings_ms=watch.timings_ms,
+        degraded=degraded,
+        seeds=view.seeds,
     )
 
 
@@ -352,13 +356,32 @@ def render_hit(hit: VectorHit, *, signals: list[str] | None = None) -> dict[str,
                 "doc_id": payload.get("doc_id"),
                 "chunk_index": payload.get("chunk_index"),
                 "chunk_id": payload.get("chunk_id"),
-                "source": payload.get("source"),
+                "uri": payload.get("source"),  # where the document came from, e.g. its s3:// address
             }
         ],
     }
     if signals is not None:
         rendered["signals"] = signals
     return rendered
+
+
+def with_citation_source(hit: dict[str, Any]) -> dict[str, Any]:
+    """The predecessor's citation fields on a final hit.
+
+    `source`: `vector` (dense or lexical search found it), `graph` (only the graph reached it) or `hybrid`
+    (both); `score`: the hit's final score. A `graph` or `hybrid` citation also names the fact that states
+    the passage: `node_id` (its subject, or the entity the passage mentions) and `edge_type` (its relation
+    type, None for a mention).
+    """
+    signals = set(hit.get("signals") or [])
+    by_graph, by_search = "graph" in signals, bool(signals & {"dense", "lexical"})
+    source = "hybrid" if by_graph and by_search else "graph" if by_graph else "vector"
+    extra: dict[str, Any] = {}
+    if by_graph:
+        last = (hit.get("graph_path") or [{}])[-1]
+        extra = {"node_id": last.get("src", last.get("mentions")), "edge_type": last.get("type")}
+    citations = [{**citation, "source": source, "score": hit["score"], **extra} for citation in hit["citations"]]
+    return {**hit, "citations": citations}
 
 
 async def _reranked(query: str, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
