@@ -286,7 +286,7 @@ def _repaired(kind: str, item: dict[str, Any], dropped: list[dict[str, Any]]) ->
     props = item.get("props")
     if not isinstance(props, list):
         if props is not None:
-            dropped.append({"kind": "props", "of": owner, "reason": "props is neither a list nor an object"})
+            dropped.append({"kind": "prop", "of": owner, "reason": "props is neither a list nor an object"})
         item["props"] = []
         return item
     kept = []
