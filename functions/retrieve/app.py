@@ -1,7 +1,7 @@
-"""Retrieve function: /index/chunks, /search, /retrieve, /answer, DELETE /documents/{doc_id}."""
+"""Retrieve function: /index/chunks, /search, /retrieve, /answer, /documents (status, upload, estimate, delete)."""
 
 from gateway_core.http import create_app, lambda_handler
-from gateway_core.routers import answer, retrieve
+from gateway_core.routers import answer, documents, retrieve
 
-app = create_app(retrieve.router, answer.router, title="GraphRAG gateway: retrieve")
+app = create_app(retrieve.router, answer.router, documents.router, title="GraphRAG gateway: retrieve")
 handler = lambda_handler(app)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from gateway_core.http import create_app
 from gateway_core.registry import registry
-from gateway_core.routers import answer, chat, graph, openai_compat, retrieve
+from gateway_core.routers import answer, chat, documents, graph, openai_compat, retrieve
 
 
 def build_app() -> FastAPI:
@@ -25,6 +25,7 @@ def build_app() -> FastAPI:
         chat.router,
         openai_compat.router,
         retrieve.router,
+        documents.router,
         answer.router,
         graph.router,
         title="GraphRAG gateway (local)",

@@ -52,6 +52,7 @@ import asyncio
 import functools
 import json
 import math
+import weakref
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ from .services.supplied_graph import SuppliedGraph, parse_supplied_graph
 from .settings import get_settings
 
 SIDECAR_SUFFIX = ".graph.json"
+_DOCUMENT_LOCKS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 MAX_DELAY_S = 900  # SQS's longest DelaySeconds
 
 
@@ -234,17 +236,20 @@ async def _ingest_current(event: ObjectEvent, *, any_version: bool = True) -> di
     supplied = await asyncio.to_thread(_read_sidecar, event)
     if content_type in ("binary/octet-stream", "application/octet-stream"):
         content_type = None  # S3's default says nothing: go by the file name
+    # One ingest of a document at a time in this environment (its event and its sidecar's may share a batch).
+    lock = _DOCUMENT_LOCKS.setdefault(f"{tenant}\x1f{doc_id}", asyncio.Lock())
     try:
-        report = await ingest_document(
-            tenant,
-            doc_id,
-            data,
-            filename=event.key,
-            content_type=content_type,
-            source=f"s3://{event.bucket}/{event.key}",
-            version=event.version,
-            supplied=supplied,
-        )
+        async with lock:
+            report = await ingest_document(
+                tenant,
+                doc_id,
+                data,
+                filename=event.key,
+                content_type=content_type,
+                source=f"s3://{event.bucket}/{event.key}",
+                version=event.version,
+                supplied=supplied,
+            )
     except Unprocessable as exc:  # unsupported or undecodable file, an invalid graph: retrying cannot help
         raise PoisonRecord(exc.message) from exc
     return report.as_dict()

@@ -343,9 +343,15 @@ async def _extract(
             status.chunks_pending = max(0, status.chunks_pending - 1)
             await status_store.put(tenant, status)  # progress, visible while the document is extracting
 
-    async with asyncio.TaskGroup() as group:
-        for cid, chunk in missing:
-            group.create_task(one(cid, chunk))
+    try:
+        async with asyncio.TaskGroup() as group:
+            for cid, chunk in missing:
+                group.create_task(one(cid, chunk))
+    except BaseExceptionGroup as failed:  # the first failure is the record's reason (the rest were cancelled)
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
     budget_stop = "budget" if "budget" in stop else None
     return next((reason for reason in stop if isinstance(reason, RateLimited)), budget_stop)
 
