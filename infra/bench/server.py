@@ -1,0 +1,27 @@
+"""The server under test for `make bench`: every route, served by uvicorn in its own process.
+
+`python -m infra.bench.server --port N` reads its stores from the environment
+(FALKORDB_URL, QDRANT_PATH, EMBEDDINGS_URL, ...), exactly as `make dev` does,
+so the load generator's CPU never counts as the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    from infra.local.api_server import build_app
+
+    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
