@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     qdrant_collection: str = "chunks"
     # Embedded engine without QDRANT_URL: qdrant-edge (measured ~40x faster than client local mode).
     qdrant_local_engine: Literal["client", "edge"] = "edge"
+    # qdrant-edge indexes only when asked: optimize a collection once this many points were written to it.
+    qdrant_optimize_after: int = Field(default=1000, ge=1)
 
     # --- graph store ------------------------------------------------------
     neo4j_uri: str | None = None
@@ -75,6 +77,9 @@ class Settings(BaseSettings):
     neo4j_database_per_tenant: bool = False
     falkordb_url: str | None = None
     graph_name: str = "kg"
+    # Connections to the graph server per execution environment; a request that finds them all busy
+    # waits for one, within its own deadline.
+    graph_max_connections: int = Field(default=64, ge=1)
 
     # --- retrieval ----------------------------------------------------------
     # Dense candidates that enter the graph ranking (with the passages the seeds' facts cite).

@@ -21,6 +21,7 @@ import qdrant_edge as edge
 
 from ..errors import DeadlineExceeded, NotFound
 from ..models.search import SearchFilter
+from ..observability import logger
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
     LEXICAL,
@@ -61,6 +62,19 @@ class _EdgeFolder:
         self.dims: dict[str, int] = {}
         self.lexical: dict[str, bool] = {}  # whether a collection has the lexical sparse vector
         self._guard = threading.Lock()
+        self._written: dict[str, int] = {}  # points written per collection since its last optimize
+        self._optimizing = threading.Lock()
+
+    def written_since_optimize(self, name: str, written: int, threshold: int) -> bool:
+        """Count `written` points; True (and start counting again) once `threshold` is reached."""
+        with self._guard:
+            total = self._written.get(name, 0) + written
+            self._written[name] = 0 if total >= threshold else total
+            return total >= threshold
+
+    def optimize(self, name: str, shard: edge.EdgeShard) -> None:
+        with self._optimizing:  # one at a time: a second one would find nothing left to do
+            shard.optimize()
 
     def shard(self, name: str, create_dim: int | None = None) -> edge.EdgeShard | None:
         """The collection's shard, opened on first use; created only when `create_dim` is given."""
@@ -103,11 +117,17 @@ _folders: SharedByFolder[_EdgeFolder] = SharedByFolder()
 
 
 class QdrantEdgeVectorStore:
-    def __init__(self, path: str = ".data/qdrant", *, timeout: float = 10.0) -> None:
+    """`optimize_after`: the engine builds its indexes only when asked (no background optimizer), so a
+    collection is optimized once that many points were written to it since the last time; until then
+    new points are searched by brute force and queries slow down as the collection grows."""
+
+    def __init__(self, path: str = ".data/qdrant", *, timeout: float = 10.0, optimize_after: int = 1000) -> None:
         # Nothing here touches the disk: the folder is opened on first use.
         self._root = os.path.join(path, "edge")
         self._timeout = timeout
         self._folder: _EdgeFolder | None = None
+        self._optimize_after = max(1, optimize_after)
+        self.optimizations: dict[str, int] = {}  # collection -> optimize runs by this store
 
     # --- VectorStore ------------------------------------------------------------
 
@@ -131,6 +151,18 @@ class QdrantEdgeVectorStore:
         for start in range(0, len(points), UPSERT_BATCH):
             batch = [edge.Point(p.id, _vectors(p, lexical), p.payload) for p in points[start : start + UPSERT_BATCH]]
             await self._run(shard.update, edge.UpdateOperation.upsert_points(batch))
+        await self._optimize_if_due(name, shard, len(points))
+
+    async def _optimize_if_due(self, name: str, shard: edge.EdgeShard, written: int) -> None:
+        """Optimize after bulk writes; the writes already succeeded, so a slow optimize never fails them."""
+        if not self._open().written_since_optimize(name, written, self._optimize_after):
+            return
+        work = asyncio.ensure_future(asyncio.to_thread(self._open().optimize, name, shard))
+        try:
+            await asyncio.wait_for(asyncio.shield(work), self._timeout)
+        except TimeoutError:  # it finishes in its thread; queries meanwhile still answer
+            logger.warning("vector store optimize still running", extra={"collection": name})
+        self.optimizations[name] = self.optimizations.get(name, 0) + 1
 
     async def search(
         self,

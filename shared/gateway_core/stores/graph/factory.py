@@ -18,9 +18,12 @@ def create_graph_store(settings: Settings) -> GraphStore | None:
             database=settings.neo4j_database,
             database_per_tenant=settings.neo4j_database_per_tenant,
             database_prefix=settings.graph_name,
+            max_connections=settings.graph_max_connections,
         )
     if settings.falkordb_url:
         from .falkordb import FalkorDBGraphStore
 
-        return FalkorDBGraphStore(settings.falkordb_url, settings.graph_name)
+        return FalkorDBGraphStore(
+            settings.falkordb_url, settings.graph_name, max_connections=settings.graph_max_connections
+        )
     return None

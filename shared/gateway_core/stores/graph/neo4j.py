@@ -31,7 +31,7 @@ from typing import Any
 from ...errors import BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
 from ...redaction import redact_url
-from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
+from .base import DEFAULT_TIMEOUT_S, Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
 from .identifiers import check_tenant, mentions_parameter
 
@@ -72,12 +72,14 @@ class Neo4jGraphStore(CypherGraphStore):
         database_prefix: str = "kg",
         driver: Any = None,
         retry_time: float = 1.0,
+        max_connections: int = 100,
     ) -> None:
         """`driver`: an AsyncDriver to share (then `close` leaves it open); else one is created on first use."""
         super().__init__()
         self._uri, self._auth = uri, (user, password or "") if user else None
         self._database, self._per_tenant, self._prefix = database, database_per_tenant, database_prefix
         self._driver, self._owns_driver = driver, driver is None
+        self._max_connections = max_connections
         self._retry_time = retry_time  # transient errors are retried this long, within the call's timeout
         self._element_ids = True
 
@@ -98,7 +100,9 @@ class Neo4jGraphStore(CypherGraphStore):
                 self._uri,
                 auth=self._auth,
                 connection_timeout=3,
-                connection_acquisition_timeout=10,
+                # Waiting for a pooled connection is bounded by each call's own timeout (asyncio.timeout).
+                connection_acquisition_timeout=DEFAULT_TIMEOUT_S,
+                max_connection_pool_size=self._max_connections,
                 max_transaction_retry_time=self._retry_time,
             )
         mode = neo4j.READ_ACCESS if read else neo4j.WRITE_ACCESS

@@ -1,0 +1,31 @@
+"""qdrant-edge builds its indexes only when asked: bulk writes over the threshold optimize the collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway_core.stores.qdrant_edge import QdrantEdgeVectorStore
+from gateway_core.stores.vectors import VectorPoint
+
+
+def points(start: int, count: int) -> list[VectorPoint]:
+    return [
+        VectorPoint(f"00000000-0000-0000-0000-{i:012d}", [1.0, float(i % 7), float(i % 5), 0.5], {"tenant": "t"})
+        for i in range(start, start + count)
+    ]
+
+
+async def test_a_bulk_write_over_the_threshold_optimizes_and_smaller_ones_add_up(tmp_path: Path) -> None:
+    store = QdrantEdgeVectorStore(str(tmp_path), optimize_after=100)
+    try:
+        await store.ensure_collection("chunks", 4)
+        await store.upsert("chunks", points(0, 60))
+        assert store.optimizations.get("chunks", 0) == 0  # below the threshold: no optimize yet
+        await store.upsert("chunks", points(60, 60))  # 120 written since the last optimize
+        assert store.optimizations["chunks"] == 1
+        await store.upsert("chunks", points(120, 250))  # one bulk write over the threshold
+        assert store.optimizations["chunks"] == 2
+        hits = await store.search("chunks", [1.0, 3.0, 2.0, 0.5], tenant="t", top_k=3)
+        assert len(hits) == 3  # still answers after optimizing
+    finally:
+        await store.close()
