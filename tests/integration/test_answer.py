@@ -100,6 +100,13 @@ def test_cited_numbers_map_to_the_chunks_they_numbered(llm):
     assert body["citations"][0]["doc_id"] == "handbook.md" and body["provider"] == "alpha"
 
 
+def test_a_citation_names_where_its_document_came_from(llm):
+    index(DOC_EN)
+    llm.script("alpha", Reply("Founded in 2011 [1]."))
+    body = call({"query": "When was Northwind founded?", "top_k": 1}).json()
+    assert body["citations"][0]["source"] == f"s3://docs/{body['citations'][0]['chunk_id']}"
+
+
 def test_a_cited_number_not_in_the_context_is_dropped(llm):
     index(DOC_EN)
     llm.script("alpha", Reply("In 2011 [1], in Taichung [7][2]."))

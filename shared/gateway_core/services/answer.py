@@ -260,7 +260,7 @@ def number_passages(hits: list[dict[str, Any]]) -> list[Passage]:
                 n=n,
                 chunk_id=str(cited.get("chunk_id") or hit.get("id") or ""),
                 doc_id=cited.get("doc_id"),
-                source=cited.get("source"),
+                source=cited.get("uri"),  # where the document came from (its s3:// address)
                 text=str(hit.get("text") or ""),
             )
         )
