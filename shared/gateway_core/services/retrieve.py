@@ -53,6 +53,8 @@ RRF_K = 60  # reciprocal rank fusion's constant (Cormack et al. 2009)
 # cost the graph path a point of recall@5, and dense + lexical fell 1.3 points below dense alone.
 LEXICAL_PRESETS: tuple[Preset, ...] = ("hybrid",)
 GRAPH_HOPS = 2  # the seeds' facts and their neighbours' facts
+# What a branch may not use of the request's budget: time to rank and answer with the other branches.
+BRANCH_RESERVE_S = 0.5
 
 
 @dataclass
@@ -161,13 +163,14 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
         )
         return GraphView(seeds, subgraph)
 
-    branches: list[Awaitable[Any]] = [vector_branch()]
+    # A slow branch is cut at its budget and reported in `degraded`; the others still answer.
+    branches: list[Awaitable[Any]] = [asyncio.wait_for(vector_branch(), branch_budget())]
     if graph is not None:
-        branches.append(watch.time("graph", graph_branch()))
+        branches.append(watch.time("graph", asyncio.wait_for(graph_branch(), branch_budget())))
     elif options.preset == "graph":
         degraded.append("graph: not configured")
     if options.preset in LEXICAL_PRESETS:
-        branches.append(lexical_branch())
+        branches.append(asyncio.wait_for(lexical_branch(), branch_budget()))
     outcomes = await asyncio.gather(*branches, return_exceptions=True)
 
     dense: list[VectorHit] = []
@@ -210,6 +213,12 @@ async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> Retriev
         degraded=degraded,
         seeds=view.seeds,
     )
+
+
+def branch_budget() -> float:
+    """What is left of the request's budget, minus a reserve to answer without the branch."""
+    left = current_deadline().timeout()
+    return max(0.0, left - min(BRANCH_RESERVE_S, left / 4))
 
 
 def fused_dense_and_lexical(dense: list[VectorHit], lexical: list[VectorHit], top_k: int) -> list[dict[str, Any]]:
