@@ -181,6 +181,19 @@ def _exists(event: ObjectEvent) -> bool:
     return True
 
 
+def _current_version(event: ObjectEvent) -> str | None:
+    """Blocking: the key's current version id (or ETag), None when it has none."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = aws.client("s3").head_object(Bucket=event.bucket, Key=event.key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return str(head.get("VersionId") or head.get("ETag") or "").strip('"')
+
+
 def _skipped(event: ObjectEvent, reason: str) -> dict[str, Any]:
     logger.info("event skipped", extra={"object": event.idempotency_data, "reason": reason})
     return {"skipped": reason, "key": event.key, "version": event.version}
@@ -213,10 +226,11 @@ def _read_sidecar(event: ObjectEvent) -> SuppliedGraph | None:
 
 async def process_event(event: ObjectEvent) -> dict[str, Any]:
     if event.key.endswith(SIDECAR_SUFFIX):  # a sidecar changed: ingest its document again, with or without it
-        document = ObjectEvent("created", event.bucket, event.key[: -len(SIDECAR_SUFFIX)], event.version)
-        if not await asyncio.to_thread(_exists, document):
+        document = ObjectEvent("created", event.bucket, event.key[: -len(SIDECAR_SUFFIX)], "")
+        version = await asyncio.to_thread(_current_version, document)
+        if version is None:
             return _skipped(event, "a sidecar graph whose document is not in the bucket (yet)")
-        return await _ingest_current(document)
+        return await _ingest_current(ObjectEvent("created", document.bucket, document.key, version))
     tenant, doc_id = tenant_and_doc(event.key, (await load_keyring()).tenants)
     if event.action == "removed":
         if not await asyncio.to_thread(_exists, event):
