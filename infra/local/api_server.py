@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from gateway_core.http import create_app
 from gateway_core.registry import registry
-from gateway_core.routers import answer, chat, documents, graph, openai_compat, retrieve
+from gateway_core.routers import answer, chat, console, documents, graph, openai_compat, retrieve
 
 
 def build_app() -> FastAPI:
@@ -28,6 +28,7 @@ def build_app() -> FastAPI:
         documents.router,
         answer.router,
         graph.router,
+        console.router,
         title="GraphRAG gateway (local)",
     )
     # A long-lived server, unlike Lambda, closes its clients when it stops.

@@ -1,0 +1,637 @@
+/* GraphRAG console: ask with sources, explore the graph, watch ingestion.
+ *
+ * Served by the gateway itself (GET /console). Every data call is relative to the page (so it works
+ * behind a stage prefix) and carries the key the person entered, kept in sessionStorage only.
+ * No inline script or style (the page's CSP forbids both), no request to any other origin.
+ */
+(function () {
+  "use strict";
+
+  var KEY_NAME = "graphrag-console-key";
+  var state = { citations: {}, answerText: "", deltas: 0, documentsCursor: null, cy: null, graph: null };
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = attrs[name];
+      if (value === undefined || value === null || value === false) { return; }
+      if (name === "text") { node.textContent = value; }
+      else if (name === "className") { node.className = value; }
+      else if (name.slice(0, 2) === "on") { node.addEventListener(name.slice(2), value); }
+      else { node.setAttribute(name, value === true ? "" : value); }
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) { node.removeChild(node.firstChild); } }
+
+  function hint(text) { return el("p", { className: "hint", text: text }); }
+
+  // --- errors and the key ---------------------------------------------------------------------
+
+  function showError(message) {
+    var box = $("error");
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  function getKey() { return sessionStorage.getItem(KEY_NAME) || ""; }
+
+  function ApiFailure(status, code, message) {
+    this.status = status; this.code = code; this.message = message;
+  }
+
+  function describe(failure) {
+    if (failure instanceof ApiFailure) {
+      if (failure.status === 401) {
+        return "The API key was refused (" + failure.message + "). Check the key and enter it again.";
+      }
+      return failure.message + (failure.status ? " (HTTP " + failure.status + ")" : "");
+    }
+    return "The gateway could not be reached: " + (failure && failure.message ? failure.message : String(failure));
+  }
+
+  function keyRefused(failure) {
+    setKeyStatus("Key refused: " + failure.message + " Enter a valid key.", "bad");
+  }
+
+  function setKeyStatus(text, kind) {
+    var status = $("key-status");
+    status.textContent = text;
+    status.className = "key-status" + (kind ? " " + kind : "");
+  }
+
+  async function failureOf(response) {
+    var code = "http_" + response.status;
+    var message = response.statusText || "Request failed";
+    try {
+      var body = await response.json();
+      if (body && body.message) { message = body.message; }
+      if (body && body.error && typeof body.error === "string") { code = body.error; }
+    } catch (ignored) { /* not JSON */ }
+    var failure = new ApiFailure(response.status, code, message);
+    if (response.status === 401) { keyRefused(failure); }
+    return failure;
+  }
+
+  async function api(path, options) {
+    var key = getKey();
+    if (!key) {
+      throw new ApiFailure(0, "no_key", "Enter your API key first (top of the page).");
+    }
+    options = options || {};
+    var headers = { "x-api-key": key };
+    if (options.body !== undefined) { headers["content-type"] = "application/json"; }
+    var response = await fetch(path, {
+      method: options.method || (options.body !== undefined ? "POST" : "GET"),
+      headers: headers,
+      body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
+      credentials: "omit",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+    });
+    if (options.raw) {
+      if (!response.ok) { throw await failureOf(response); }
+      return response;
+    }
+    if (!response.ok) { throw await failureOf(response); }
+    return response.json();
+  }
+
+  async function checkKey() {
+    // /documents is keyed and cheap; where it is not deployed (404), the graph search checks the key.
+    try {
+      await api("documents?limit=1");
+    } catch (failure) {
+      if (!(failure instanceof ApiFailure) || failure.status !== 404) { throw failure; }
+      try { await api("graph/entities?q=key"); } catch (second) {
+        if (second instanceof ApiFailure && second.status === 401) { throw second; }
+      }
+    }
+  }
+
+  async function useKey(event) {
+    event.preventDefault();
+    var input = $("key-input");
+    var key = input.value.trim();
+    if (!key) { return; }
+    sessionStorage.setItem(KEY_NAME, key);
+    input.value = "";
+    showError("");
+    setKeyStatus("Checking the key…", "");
+    try {
+      await checkKey();
+      setKeyStatus("Key accepted. It is kept in this browser tab only (sessionStorage) and sent with each request.", "good");
+      if (currentView() === "documents") { loadDocuments(false); }
+    } catch (failure) {
+      if (failure instanceof ApiFailure && failure.status === 401) {
+        sessionStorage.removeItem(KEY_NAME);
+        showError(describe(failure));
+      } else {
+        setKeyStatus("Could not check the key: " + describe(failure), "bad");
+      }
+    }
+  }
+
+  function forgetKey() {
+    sessionStorage.removeItem(KEY_NAME);
+    setKeyStatus("Key forgotten. Enter a key to continue.", "");
+    $("key-input").focus();
+  }
+
+  // --- tabs -----------------------------------------------------------------------------------
+
+  var VIEWS = ["ask", "graph", "documents"];
+
+  function currentView() {
+    var selected = document.querySelector('[role="tab"][aria-selected="true"]');
+    return selected ? selected.getAttribute("data-view") : "ask";
+  }
+
+  function showView(name, focusTab) {
+    if (VIEWS.indexOf(name) < 0) { name = "ask"; }
+    VIEWS.forEach(function (view) {
+      var tab = $("tab-" + view);
+      var active = view === name;
+      tab.setAttribute("aria-selected", active ? "true" : "false");
+      tab.tabIndex = active ? 0 : -1;
+      $("view-" + view).hidden = !active;
+      if (active && focusTab) { tab.focus(); }
+    });
+    if (location.hash !== "#" + name) { history.replaceState(null, "", "#" + name); }
+    if (name === "documents" && getKey()) { loadDocuments(false); }
+    if (name === "graph" && state.cy) { state.cy.resize(); fitGraph(); }
+  }
+
+  function onTabKey(event) {
+    var index = VIEWS.indexOf(event.target.getAttribute("data-view"));
+    if (event.key === "ArrowRight") { showView(VIEWS[(index + 1) % VIEWS.length], true); event.preventDefault(); }
+    if (event.key === "ArrowLeft") { showView(VIEWS[(index + VIEWS.length - 1) % VIEWS.length], true); event.preventDefault(); }
+  }
+
+  // --- ask --------------------------------------------------------------------------------------
+
+  function renderAnswer() {
+    var box = $("answer");
+    clear(box);
+    var paragraphs = state.answerText.split(/\n{2,}/);
+    paragraphs.forEach(function (text) {
+      var p = el("p");
+      var pattern = /\[(\d+)\]/g;
+      var last = 0;
+      var match;
+      while ((match = pattern.exec(text)) !== null) {
+        if (match.index > last) { p.appendChild(document.createTextNode(text.slice(last, match.index))); }
+        p.appendChild(citeButton(Number(match[1])));
+        last = pattern.lastIndex;
+      }
+      if (last < text.length) { p.appendChild(document.createTextNode(text.slice(last))); }
+      box.appendChild(p);
+    });
+  }
+
+  function citeButton(n) {
+    return el("button", {
+      type: "button", className: "cite", "data-n": String(n), text: "[" + n + "]",
+      "aria-label": "Open source " + n, onclick: function () { openCitation(n); },
+    });
+  }
+
+  function openCitation(n) {
+    var panel = $("passage");
+    clear(panel);
+    var citation = state.citations[n];
+    if (!citation) {
+      panel.appendChild(hint("Source [" + n + "] is not known yet: the sources arrive when the answer is complete."));
+      panel.focus();
+      return;
+    }
+    panel.appendChild(el("p", { className: "passage-head" }, [
+      el("strong", { text: "[" + n + "] " }), el("span", { className: "doc", text: citation.doc_id || "(no document)" }),
+    ]));
+    var facts = el("dl", { className: "props" }, [
+      el("dt", { text: "Document" }), el("dd", { text: citation.doc_id || "" }),
+      el("dt", { text: "Chunk" }), el("dd", { className: "chunk", text: citation.chunk_id || "" }),
+    ]);
+    if (citation.source) { facts.appendChild(el("dt", { text: "Source" })); facts.appendChild(el("dd", { text: citation.source })); }
+    panel.appendChild(facts);
+    panel.appendChild(el("blockquote", { className: "passage-text", text: citation.text || "" }));
+    document.querySelectorAll(".cite.active").forEach(function (b) { b.classList.remove("active"); });
+    document.querySelectorAll('.cite[data-n="' + n + '"]').forEach(function (b) { b.classList.add("active"); });
+    panel.focus();
+  }
+
+  function renderCitations(citations) {
+    var list = $("citations");
+    clear(list);
+    state.citations = {};
+    (citations || []).forEach(function (citation) {
+      state.citations[citation.n] = citation;
+      list.appendChild(el("li", {}, [
+        el("button", {
+          type: "button", className: "link", text: "[" + citation.n + "] " + (citation.doc_id || "") + " · " + (citation.chunk_id || ""),
+          onclick: function () { openCitation(citation.n); },
+        }),
+      ]));
+    });
+    if (!citations || !citations.length) { list.appendChild(el("li", { className: "hint", text: "No sources cited." })); }
+  }
+
+  function renderMeta(done) {
+    var parts = [];
+    var timings = done.timings_ms || {};
+    Object.keys(timings).forEach(function (stage) { parts.push(stage + " " + Math.round(timings[stage]) + " ms"); });
+    if (done.model) { parts.push("model " + done.model); }
+    var meta = $("answer-meta");
+    clear(meta);
+    meta.appendChild(el("span", { className: "timings", text: parts.join(" · ") }));
+    if (done.degraded && done.degraded.length) {
+      meta.appendChild(el("span", { className: "degraded", title: done.degraded.join("\n"), text: " · degraded: " + done.degraded.join("; ") }));
+    }
+  }
+
+  function factLines(subgraph) {
+    var names = {};
+    (subgraph.nodes || []).forEach(function (node) { names[node.id] = (node.props && node.props.name) || node.id; });
+    return (subgraph.edges || []).map(function (edge) {
+      return (names[edge.src] || edge.src) + " " + edge.type + " " + (names[edge.dst] || edge.dst);
+    });
+  }
+
+  async function loadFacts(query) {
+    var list = $("facts");
+    try {
+      var result = await api("retrieve", { body: { query: query, include_subgraph: true } });
+      clear(list);
+      var lines = factLines(result.subgraph || {});
+      lines.forEach(function (line) { list.appendChild(el("li", { text: line })); });
+      if (!lines.length) { list.appendChild(el("li", { className: "hint", text: "No graph facts for this question." })); }
+    } catch (failure) {
+      clear(list);
+      list.appendChild(el("li", { className: "hint", text: "Graph facts unavailable: " + describe(failure) }));
+    }
+  }
+
+  async function ask(event) {
+    if (event) { event.preventDefault(); }
+    var query = $("question").value.trim();
+    if (!query) { return; }
+    showError("");
+    state.answerText = "";
+    state.deltas = 0;
+    state.citations = {};
+    var box = $("answer");
+    box.classList.remove("complete");
+    clear(box);
+    box.appendChild(hint("Retrieving passages…"));
+    box.setAttribute("aria-busy", "true");
+    $("ask-button").disabled = true;
+    clear($("citations"));
+    clear($("answer-meta"));
+    clear($("passage"));
+    $("passage").appendChild(hint("Select a [n] marker to read the passage it cites."));
+    var facts = $("facts");
+    clear(facts);
+    facts.appendChild(el("li", { className: "hint", text: "Loading…" }));
+    var factsDone = loadFacts(query);
+    try {
+      var response = await api("answer", { body: { query: query, stream: true }, raw: true });
+      await readEvents(response);
+    } catch (failure) {
+      clear(box);
+      box.appendChild(hint("No answer."));
+      showError(describe(failure));
+    } finally {
+      box.setAttribute("aria-busy", "false");
+      $("ask-button").disabled = false;
+      await factsDone;
+    }
+  }
+
+  async function readEvents(response) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder("utf-8");  // stream mode: a character split across chunks stays whole
+    var buffer = "";
+    var finished = false;
+    for (;;) {
+      var part = await reader.read();
+      if (part.done) { break; }
+      buffer += decoder.decode(part.value, { stream: true });
+      var boundary;
+      while ((boundary = buffer.indexOf("\n\n")) >= 0) {
+        var block = buffer.slice(0, boundary);
+        buffer = buffer.slice(boundary + 2);
+        if (handleEvent(block)) { finished = true; }
+      }
+    }
+    buffer += decoder.decode();
+    if (buffer.trim() && handleEvent(buffer)) { finished = true; }
+    if (!finished) { showError("The answer stream ended before it was complete."); }
+  }
+
+  function handleEvent(block) {
+    var data = block.split("\n").filter(function (line) { return line.indexOf("data:") === 0; })
+      .map(function (line) { return line.slice(5).replace(/^ /, ""); }).join("\n");
+    if (!data) { return false; }
+    var payload;
+    try { payload = JSON.parse(data); } catch (ignored) { return false; }
+    if (typeof payload.delta === "string") {
+      state.answerText += payload.delta;
+      state.deltas += 1;
+      renderAnswer();
+      $("answer").setAttribute("data-deltas", String(state.deltas));
+      return false;
+    }
+    if (payload.error) {
+      showError((payload.message || payload.error) + "");
+      return true;
+    }
+    if (payload.done) {
+      if (!state.answerText) { state.answerText = payload.answer || ""; renderAnswer(); }
+      renderCitations(payload.citations);
+      renderMeta(payload);
+      $("answer").classList.add("complete");
+      return true;
+    }
+    return false;
+  }
+
+  function onQuestionKey(event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { ask(event); }
+  }
+
+  // --- graph ------------------------------------------------------------------------------------
+
+  async function searchEntities(event) {
+    event.preventDefault();
+    var q = $("entity-query").value.trim();
+    if (!q) { return; }
+    showError("");
+    var list = $("entities");
+    clear(list);
+    list.appendChild(el("li", { className: "hint", text: "Searching…" }));
+    try {
+      var result = await api("graph/entities?q=" + encodeURIComponent(q));
+      clear(list);
+      if (!result.entities.length) {
+        list.appendChild(el("li", { className: "hint", text: "No entity is named in “" + q + "”. Try its full name or an alias." }));
+        return;
+      }
+      result.entities.forEach(function (entity) {
+        list.appendChild(el("li", {}, [el("button", {
+          type: "button", className: "entity", "data-id": entity.id,
+          text: entity.name + " (" + entity.type + ")", onclick: function () { loadNeighbourhood(entity.id); },
+        })]));
+      });
+      if (result.entities.length === 1) { loadNeighbourhood(result.entities[0].id); }
+    } catch (failure) {
+      clear(list);
+      showError(describe(failure));
+    }
+  }
+
+  function nodeName(node) { return (node.props && node.props.name) || node.id; }
+
+  async function loadNeighbourhood(id) {
+    showError("");
+    var hops = $("hops").value;
+    try {
+      var result = await api("graph/neighbourhood?id=" + encodeURIComponent(id) + "&hops=" + encodeURIComponent(hops));
+      state.graph = result;
+      drawGraph(result);
+      listEdges(result);
+      showNode(id);
+    } catch (failure) {
+      showError(describe(failure));
+    }
+  }
+
+  function distances(result) {
+    var adjacent = {};
+    result.edges.forEach(function (edge) {
+      (adjacent[edge.src] = adjacent[edge.src] || []).push(edge.dst);
+      (adjacent[edge.dst] = adjacent[edge.dst] || []).push(edge.src);
+    });
+    var distance = {};
+    distance[result.center] = 0;
+    var queue = [result.center];
+    while (queue.length) {
+      var id = queue.shift();
+      (adjacent[id] || []).forEach(function (next) {
+        if (!(next in distance)) { distance[next] = distance[id] + 1; queue.push(next); }
+      });
+    }
+    return distance;
+  }
+
+  function drawGraph(result) {
+    var container = $("graph");
+    $("graph-heading").textContent = "Neighbourhood of " + nodeName(result.nodes.find(function (n) { return n.id === result.center; }) || { id: result.center });
+    if (state.cy) { state.cy.destroy(); state.cy = null; }
+    if (typeof window.cytoscape !== "function") {
+      clear(container);
+      container.appendChild(hint("The graph drawing library did not load; the facts are listed below."));
+      return;
+    }
+    var distance = distances(result);
+    var elements = result.nodes.map(function (node) {
+      return { group: "nodes", data: { id: node.id, label: nodeName(node), type: node.type, level: 3 - Math.min(distance[node.id] === undefined ? 2 : distance[node.id], 2) }, classes: node.id === result.center ? "center" : "" };
+    });
+    result.edges.forEach(function (edge, index) {
+      elements.push({ group: "edges", data: { id: "e" + index, source: edge.src, target: edge.dst, label: edge.type, index: index } });
+    });
+    state.cy = window.cytoscape({
+      container: container,
+      elements: elements,
+      wheelSensitivity: 0.3,
+      style: [
+        { selector: "node", style: { "label": "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4, "background-color": "#3b6ea5", "color": "#1d2733", "width": 18, "height": 18, "text-wrap": "ellipsis", "text-max-width": 120 } },
+        { selector: "node.center", style: { "background-color": "#c2571a", "width": 26, "height": 26, "font-weight": "bold" } },
+        { selector: "node:selected", style: { "border-width": 3, "border-color": "#111" } },
+        { selector: "edge", style: { "label": "data(label)", "font-size": 9, "curve-style": "bezier", "target-arrow-shape": "triangle", "width": 1.5, "line-color": "#9aa7b4", "target-arrow-color": "#9aa7b4", "text-rotation": "autorotate", "color": "#4a5560", "text-background-color": "#fff", "text-background-opacity": 0.8 } },
+        { selector: "edge:selected", style: { "line-color": "#c2571a", "target-arrow-color": "#c2571a", "width": 3 } },
+      ],
+      layout: { name: "concentric", concentric: function (node) { return node.data("level"); }, levelWidth: function () { return 1; }, minNodeSpacing: 70, spacingFactor: 1.2, animate: false },
+    });
+    fitGraph();
+    state.cy.on("tap", "node", function (event) { showNode(event.target.id()); });
+    state.cy.on("tap", "edge", function (event) { showEdge(event.target.data("index")); });
+    container.setAttribute("data-nodes", String(result.nodes.length));
+    container.setAttribute("data-edges", String(result.edges.length));
+  }
+
+  function fitGraph() {
+    state.cy.fit(undefined, 30);
+    if (state.cy.zoom() > 1.1) { state.cy.zoom(1.1); state.cy.center(); }  // a small neighbourhood stays readable
+  }
+
+  function listEdges(result) {
+    var list = $("edges");
+    clear(list);
+    var byId = {};
+    result.nodes.forEach(function (node) { byId[node.id] = node; });
+    result.edges.forEach(function (edge, index) {
+      list.appendChild(el("li", { className: "edge" }, [
+        el("button", { type: "button", className: "link node-link", text: nodeName(byId[edge.src] || { id: edge.src }), onclick: function () { showNode(edge.src); } }),
+        " ",
+        el("button", { type: "button", className: "link rel", text: edge.type, "aria-label": "Relation " + edge.type + ": its sources", onclick: function () { showEdge(index); } }),
+        " ",
+        el("button", { type: "button", className: "link node-link", text: nodeName(byId[edge.dst] || { id: edge.dst }), onclick: function () { showNode(edge.dst); } }),
+      ]));
+    });
+    if (!result.edges.length) { list.appendChild(el("li", { className: "hint", text: "This entity has no facts yet." })); }
+  }
+
+  function propsList(props) {
+    var list = el("dl", { className: "props" });
+    Object.keys(props || {}).sort().forEach(function (key) {
+      if (key === "sources") { return; }
+      var value = props[key];
+      list.appendChild(el("dt", { text: key }));
+      list.appendChild(el("dd", { text: typeof value === "string" ? value : JSON.stringify(value) }));
+    });
+    return list;
+  }
+
+  function passagesList(sources) {
+    var wrap = el("div", { className: "sources" });
+    wrap.appendChild(el("h3", { text: "Source passages" }));
+    if (!sources || !sources.length) { wrap.appendChild(hint("No source passages recorded.")); return wrap; }
+    var passages = (state.graph && state.graph.passages) || {};
+    sources.forEach(function (chunkId) {
+      var passage = passages[chunkId];
+      var item = el("div", { className: "source" }, [
+        el("p", { className: "passage-head" }, [el("span", { className: "doc", text: passage ? passage.doc_id : "" }), " ", el("span", { className: "chunk", text: chunkId })]),
+      ]);
+      item.appendChild(passage ? el("blockquote", { className: "passage-text", text: passage.text || "" }) : hint("(passage not found in the index)"));
+      wrap.appendChild(item);
+    });
+    return wrap;
+  }
+
+  function showNode(id) {
+    if (!state.graph) { return; }
+    var node = state.graph.nodes.find(function (n) { return n.id === id; });
+    if (!node) { return; }
+    var details = $("details");
+    clear(details);
+    details.appendChild(el("h3", { className: "subject", text: nodeName(node) }));
+    details.appendChild(el("p", { className: "meta", text: node.type + " · " + node.id }));
+    details.appendChild(propsList(node.props));
+    details.appendChild(passagesList(node.props && node.props.sources));
+    if (id !== state.graph.center) {
+      details.appendChild(el("button", { type: "button", text: "Centre the graph on " + nodeName(node), onclick: function () { loadNeighbourhood(id); } }));
+    }
+    if (state.cy) { state.cy.$(":selected").unselect(); state.cy.getElementById(id).select(); }
+  }
+
+  function showEdge(index) {
+    if (!state.graph) { return; }
+    var edge = state.graph.edges[index];
+    var byId = {};
+    state.graph.nodes.forEach(function (node) { byId[node.id] = node; });
+    var details = $("details");
+    clear(details);
+    details.appendChild(el("h3", { className: "subject", text: nodeName(byId[edge.src] || { id: edge.src }) + " " + edge.type + " " + nodeName(byId[edge.dst] || { id: edge.dst }) }));
+    details.appendChild(el("p", { className: "meta", text: "relation " + edge.type }));
+    details.appendChild(propsList(edge.props));
+    details.appendChild(passagesList(edge.props && edge.props.sources));
+    if (state.cy) { state.cy.$(":selected").unselect(); state.cy.getElementById("e" + index).select(); }
+  }
+
+  // --- documents --------------------------------------------------------------------------------
+
+  function documentRow(doc) {
+    var error = doc.error || "";
+    return el("tr", { "data-doc": doc.doc_id }, [
+      el("th", { scope: "row", className: "doc", text: doc.doc_id }),
+      el("td", {}, [el("span", { className: "state state-" + String(doc.state).replace(/[^a-z_]/gi, ""), text: doc.state || "" })]),
+      el("td", { className: "num", text: doc.chunks === undefined ? "" : String(doc.chunks) }),
+      el("td", { className: "num", text: doc.facts === undefined ? "" : String(doc.facts) }),
+      el("td", { className: "num", text: doc.tokens === undefined ? "" : String(doc.tokens) }),
+      el("td", { className: "err", text: error, title: error || null }),
+      el("td", { text: (doc.updated_at || "").replace("T", " ").replace(/\.\d+Z$/, "Z") }),
+      el("td", {}, [el("button", { type: "button", className: "danger small", text: "Delete", "aria-label": "Delete " + doc.doc_id, onclick: function () { confirmDelete(doc.doc_id); } })]),
+    ]);
+  }
+
+  async function loadDocuments(more) {
+    var body = $("documents-body");
+    showError("");
+    if (!more) {
+      clear(body);
+      body.appendChild(el("tr", {}, [el("td", { colspan: "8", className: "hint", text: "Loading…" })]));
+      state.documentsCursor = null;
+    }
+    var path = "documents?limit=50" + (more && state.documentsCursor ? "&cursor=" + encodeURIComponent(state.documentsCursor) : "");
+    try {
+      var page = await api(path);
+      if (!more) { clear(body); }
+      page.documents.forEach(function (doc) { body.appendChild(documentRow(doc)); });
+      if (!more && !page.documents.length) {
+        body.appendChild(el("tr", {}, [el("td", { colspan: "8", className: "hint", text: "No documents yet for this key's tenant." })]));
+      }
+      state.documentsCursor = page.next_cursor || null;
+      $("documents-more").hidden = !state.documentsCursor;
+      $("documents").setAttribute("data-loaded", "true");
+    } catch (failure) {
+      clear(body);
+      var message = failure instanceof ApiFailure && failure.status === 404
+        ? "This deployment has no document status yet (GET /documents answered 404)."
+        : describe(failure);
+      body.appendChild(el("tr", {}, [el("td", { colspan: "8", className: "hint", text: message })]));
+      showError(message);
+    }
+  }
+
+  function confirmDelete(docId) {
+    var dialog = $("confirm");
+    $("confirm-text").textContent = "Delete “" + docId + "”? Its passages and the graph facts extracted from it are removed. This cannot be undone.";
+    dialog.setAttribute("data-doc", docId);
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  }
+
+  async function deleteConfirmed() {
+    var dialog = $("confirm");
+    var docId = dialog.getAttribute("data-doc");
+    dialog.close();
+    try {
+      var path = "documents/" + docId.split("/").map(encodeURIComponent).join("/");
+      var result = await api(path, { method: "DELETE" });
+      setKeyStatus("Deleted " + docId + " (" + result.chunks_deleted + " chunks).", "good");
+      await loadDocuments(false);
+    } catch (failure) {
+      showError(describe(failure));
+    }
+  }
+
+  // --- start ------------------------------------------------------------------------------------
+
+  function start() {
+    $("key-form").addEventListener("submit", useKey);
+    $("key-forget").addEventListener("click", forgetKey);
+    document.querySelectorAll('[role="tab"]').forEach(function (tab) {
+      tab.addEventListener("click", function () { showView(tab.getAttribute("data-view"), false); });
+      tab.addEventListener("keydown", onTabKey);
+    });
+    $("ask-form").addEventListener("submit", ask);
+    $("question").addEventListener("keydown", onQuestionKey);
+    $("entity-form").addEventListener("submit", searchEntities);
+    $("documents-refresh").addEventListener("click", function () { loadDocuments(false); });
+    $("documents-more").addEventListener("click", function () { loadDocuments(true); });
+    $("confirm-cancel").addEventListener("click", function () { $("confirm").close(); });
+    $("confirm-ok").addEventListener("click", deleteConfirmed);
+    if (getKey()) { setKeyStatus("Using the key entered earlier in this tab.", "good"); }
+    showView(location.hash.replace("#", "") || "ask", false);
+    window.__consoleCy = function () { return state.cy; };  // the drawn graph, for tests and the devtools
+    document.body.setAttribute("data-ready", "true");
+  }
+
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+})();
