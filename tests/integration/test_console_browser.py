@@ -1,0 +1,299 @@
+"""The browser console in a real headless Chromium, against the local API server.
+
+FalkorDB, the embedded vector store and the fake OpenAI-compatible server; documents and their
+graphs are posted through `POST /documents` (no model is asked). Playwright drives Debian's
+Chromium (`/usr/bin/chromium`); every wait is on DOM state, never a sleep. Screenshots of each view
+go to `test-screenshots/` (not committed).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.api_server import BackgroundServer, build_app
+from infra.local.openai_server import Callback, Reply
+from tests.fixtures.llm_server import provider_env
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-screenshots"
+TIMEOUT_MS = 30_000
+KEY = "test-key-acme"
+
+FOUNDING = "Northwind Thermal was founded in 2011 by Lin Xiaoming and Sara Holm in Taichung."
+PRODUCTS = "Northwind Thermal designs quiet heat pumps for apartments; its flagship model is the Breeze 5."
+ZH_FOUNDING = "北風熱能由林小明於二〇一一年在台中創立，總部設在台中。"
+NW = {"id": "c:nw", "type": "Company", "name": "Northwind Thermal", "aliases": ["北風熱能"]}
+LIN = {"id": "p:lin", "type": "Person", "name": "Lin Xiaoming", "aliases": ["林小明"]}
+DOCUMENTS: list[dict[str, Any]] = [
+    {
+        "doc_id": "handbook.md",
+        "text": FOUNDING,
+        "graph": {
+            "nodes": [
+                NW,
+                LIN,
+                {"id": "p:sara", "type": "Person", "name": "Sara Holm"},
+                {"id": "l:tc", "type": "City", "name": "Taichung"},
+            ],
+            "edges": [
+                {"src": "p:lin", "dst": "c:nw", "type": "FOUNDED"},
+                {"src": "p:sara", "dst": "c:nw", "type": "FOUNDED"},
+                {"src": "c:nw", "dst": "l:tc", "type": "LOCATED_IN"},
+            ],
+        },
+    },
+    {
+        "doc_id": "products.md",
+        "text": PRODUCTS,
+        "graph": {
+            "nodes": [NW, {"id": "x:breeze", "type": "Product", "name": "Breeze 5"}],
+            "edges": [{"src": "c:nw", "dst": "x:breeze", "type": "MAKES"}],
+        },
+    },
+    {
+        "doc_id": "簡介.md",
+        "text": ZH_FOUNDING,
+        "graph": {"nodes": [NW, LIN], "edges": [{"src": "p:lin", "dst": "c:nw", "type": "FOUNDED"}]},
+    },
+]
+PASSAGE = re.compile(r"^\[(\d+)\] \(document: [^)]*\) (.*)$", re.MULTILINE)
+
+
+def grounded(body: dict[str, Any]) -> Reply:
+    """Answer as a grounded model would, citing the passage that holds the fact by its number."""
+    prompt = body["messages"][-1]["content"]
+    passages = {text: n for n, text in PASSAGE.findall(prompt)}
+    if "Question: 北風熱能" in prompt:
+        n = next(n for text, n in passages.items() if "創立" in text)
+        return Reply(f"北風熱能由林小明於二〇一一年創立 [{n}]。總部在台中 [{n}]。")
+    n = next(n for text, n in passages.items() if "founded in 2011" in text)
+    return Reply(f"Lin Xiaoming and Sara Holm founded Northwind Thermal in 2011 [{n}], in Taichung.")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium chromium-driver)")
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def gateway(fake_llm, falkordb_server, monkeypatch) -> Iterator[BackgroundServer]:
+    monkeypatch.setenv("LLM_PROVIDERS", provider_env(fake_llm, "alpha"))
+    monkeypatch.setenv("FALKORDB_URL", falkordb_server.url)
+    monkeypatch.setenv("GRAPH_NAME", f"console{time.monotonic_ns()}")
+    fake_llm.set_default("alpha", Callback(grounded))
+    with BackgroundServer(build_app()) as server:
+        for document in DOCUMENTS:
+            response = httpx.post(f"{server.url}/documents", json=document, headers={"x-api-key": KEY}, timeout=60)
+            assert response.status_code == 200, response.text
+        yield server
+
+
+class Console:
+    """One page on the console, recording every request it makes and every error it logs."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.page, self.base = page, base
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("request", lambda request: self.requests.append(request.url))
+        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def open(self, view: str = "ask") -> None:
+        self.page.goto(f"{self.base}/console#{view}")
+        self.page.wait_for_selector("body[data-ready='true']", state="attached")
+
+    def enter_key(self, key: str = KEY) -> None:
+        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_label("API key").press("Enter")
+
+    def key_accepted(self) -> None:
+        self.page.wait_for_selector("#key-status.good")
+
+    def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def assert_only_local(self) -> None:
+        outside = [url for url in self.requests if not url.startswith(self.base + "/") and not url.startswith("data:")]
+        assert not outside, f"requests outside the gateway: {outside}"
+        assert not self.errors, f"errors in the page: {self.errors}"
+
+
+@pytest.fixture
+def console(browser, gateway) -> Iterator[Console]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="en-US")
+    try:
+        yield Console(context.new_page(), gateway.url)
+    finally:
+        context.close()
+
+
+def wait_until(page: Any, script: str, arg: Any = None) -> None:
+    page.wait_for_function(script, arg=arg, timeout=TIMEOUT_MS)
+
+
+def test_a_wrong_key_says_so_clearly_and_is_not_kept(console):
+    console.open()
+    console.enter_key("not-a-real-key")
+    alert = console.page.get_by_role("alert")
+    alert.wait_for(state="visible")
+    assert "API key was refused" in alert.inner_text() and "Invalid API key" in alert.inner_text()
+    assert console.page.evaluate("sessionStorage.length") == 0
+    console.page.wait_for_selector("#key-status.bad")
+    console.screenshot("console-wrong-key")
+    console.errors = [e for e in console.errors if "401" not in e]  # Chromium logs the refused fetch itself
+    console.assert_only_local()
+
+
+def test_ask_streams_a_cited_answer_and_opens_the_citation(console):
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    assert console.page.evaluate("sessionStorage.getItem('graphrag-console-key')") == KEY
+    assert console.page.evaluate("localStorage.length") == 0
+    question = console.page.get_by_label("Question")
+    question.fill("Who founded Northwind Thermal?")
+    question.press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    answer = console.page.locator("#answer").inner_text()
+    assert answer.startswith("Lin Xiaoming and Sara Holm founded Northwind Thermal in 2011 [")
+    assert int(console.page.locator("#answer").get_attribute("data-deltas")) > 3  # rendered piece by piece
+    marker = console.page.locator("#answer .cite").first
+    marker.click()
+    passage = console.page.locator("#passage")
+    passage.locator(".passage-text").wait_for()
+    assert FOUNDING in passage.inner_text() and "handbook.md" in passage.inner_text()
+    assert console.page.evaluate("document.activeElement.id") == "passage"
+    wait_until(console.page, "() => document.querySelectorAll('#facts li:not(.hint)').length > 0")
+    facts = console.page.locator("#facts").inner_text()
+    assert "Lin Xiaoming FOUNDED Northwind Thermal" in facts
+    assert "total" in console.page.locator("#answer-meta").inner_text()
+    console.screenshot("console-ask")
+    console.assert_only_local()
+
+
+def test_a_chinese_question_and_answer_render_intact(console):
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Question").fill("北風熱能是誰創立的？")
+    console.page.get_by_role("button", name="Ask", exact=True).click()
+    console.page.wait_for_selector("#answer.complete")
+    text = console.page.locator("#answer").inner_text()
+    assert re.fullmatch(r"北風熱能由林小明於二〇一一年創立 \[\d+\]。總部在台中 \[\d+\]。", text.strip()), text
+    console.page.locator("#answer .cite").first.click()
+    console.page.locator("#passage .passage-text").wait_for()
+    assert ZH_FOUNDING in console.page.locator("#passage").inner_text()
+    assert "簡介.md" in console.page.locator("#passage").inner_text()
+    console.screenshot("console-ask-zh")
+    console.assert_only_local()
+
+
+def test_the_graph_view_draws_an_entitys_neighbours_and_explains_nodes_and_edges(console):
+    console.open("graph")
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Entity name").fill("Northwind Thermal")
+    console.page.get_by_label("Entity name").press("Enter")
+    graph = console.page.locator("#graph")
+    wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")
+    assert graph.get_attribute("data-edges") == "4"
+    assert graph.locator("canvas").count() > 0  # drawn by Cytoscape.js
+    edges = console.page.locator("#edges").inner_text()
+    for fact in ("Lin Xiaoming FOUNDED Northwind Thermal", "Northwind Thermal MAKES Breeze 5"):
+        assert fact in edges
+    details = console.page.locator("#details")
+    assert "Northwind Thermal" in details.locator(".subject").inner_text()  # the centre, shown first
+    # Click a node on the canvas itself, where Cytoscape.js drew it.
+    position = console.page.evaluate(
+        "(() => { const box = document.getElementById('graph').getBoundingClientRect();"
+        " const p = window.__consoleCy().getElementById('x:breeze').renderedPosition();"
+        " return {x: box.left + p.x, y: box.top + p.y}; })()"
+    )
+    console.page.mouse.click(position["x"], position["y"])
+    wait_until(console.page, "() => document.querySelector('#details .subject').textContent === 'Breeze 5'")
+    assert PRODUCTS in details.inner_text() and "Product" in details.inner_text()
+    # An edge's sources, from the keyboard-reachable fact list.
+    console.page.get_by_role("button", name="Relation LOCATED_IN: its sources").click()
+    wait_until(console.page, "() => document.querySelector('#details .subject').textContent.includes('LOCATED_IN')")
+    assert FOUNDING in details.inner_text() and "handbook.md" in details.inner_text()
+    console.screenshot("console-graph")
+    console.assert_only_local()
+
+
+def test_the_documents_view_lists_status_and_deletes_after_confirmation(console):
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    console.page.wait_for_selector("#documents[data-loaded='true']")
+    rows = console.page.locator("#documents-body tr")
+    wait_until(console.page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 3")
+    handbook = console.page.locator("#documents-body tr[data-doc='handbook.md']")
+    assert "ready" in handbook.inner_text()
+    console.screenshot("console-documents")
+    handbook.get_by_role("button", name="Delete handbook.md").click()
+    dialog = console.page.locator("dialog#confirm")
+    dialog.wait_for(state="visible")
+    assert "handbook.md" in dialog.inner_text()
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="hidden")
+    assert rows.count() == 3
+    handbook.get_by_role("button", name="Delete handbook.md").click()
+    dialog.get_by_role("button", name="Delete").click()
+    console.page.wait_for_selector("#key-status.good:has-text('Deleted handbook.md (1 chunks)')")
+    search = httpx.post(
+        f"{console.base}/search", json={"query": FOUNDING, "top_k": 5}, headers={"x-api-key": KEY}, timeout=30
+    )
+    assert "handbook.md" not in {hit["payload"]["doc_id"] for hit in search.json()["hits"]}
+    console.assert_only_local()
+
+
+def test_phone_width_fits_and_the_key_survives_only_the_tab(browser, gateway):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        console = Console(context.new_page(), gateway.url)
+        console.open()
+        console.enter_key()
+        console.key_accepted()
+        console.page.get_by_label("Question").fill("Who founded Northwind Thermal?")
+        console.page.get_by_label("Question").press("Enter")
+        console.page.wait_for_selector("#answer.complete")
+        console.page.locator("#answer .cite").first.tap()
+        console.page.locator("#passage .passage-text").wait_for()
+        assert console.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        console.screenshot("console-phone")
+        console.assert_only_local()
+        other = Console(context.new_page(), gateway.url)  # a new tab: sessionStorage is per tab
+        other.open()
+        assert other.page.evaluate("sessionStorage.length") == 0
+    finally:
+        context.close()
