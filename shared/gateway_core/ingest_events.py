@@ -234,7 +234,8 @@ async def process_event(event: ObjectEvent) -> dict[str, Any]:
     tenant, doc_id = tenant_and_doc(event.key, (await load_keyring()).tenants)
     if event.action == "removed":
         if not await asyncio.to_thread(_exists, event):
-            return await remove_document(tenant, doc_id)
+            removed = await remove_document(tenant, doc_id)
+            return {"doc_id": doc_id, "chunks_deleted": removed.chunks_deleted, "graph": removed.graph}
         if not (event.version_id and event.name == "ObjectRemoved:Delete"):
             return _skipped(event, "the key was uploaded again since: the document stays")
         # One version was deleted for good: index whatever version is current now.

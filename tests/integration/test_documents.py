@@ -237,3 +237,10 @@ def test_a_redelivery_after_a_partial_extraction_asks_only_for_the_missing_chunk
     run_queue(pipeline, wait_s=2)
     # every chunk was extracted exactly once over the two deliveries
     assert sorted(extracted_first + asked()) == sorted(SENTENCES)
+
+
+def test_deleting_a_document_through_the_api_forgets_its_status(pipeline, with_llm):
+    upload(pipeline, "acme/offices.md", ingest.EN_DOC)
+    run_queue(pipeline)
+    assert api("DELETE", "/documents/offices.md").status == 200
+    assert api("GET", "/documents/offices.md").status == 404

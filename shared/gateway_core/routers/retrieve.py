@@ -12,6 +12,7 @@ from ..errors import NotFound
 from ..models.graph import Subgraph
 from ..models.search import SearchFilter
 from ..services import index as index_service
+from ..services import ingest as ingest_service
 from ..services import retrieve as retrieve_service
 from ..services.search import search as search_service
 
@@ -150,7 +151,7 @@ class DeleteResponse(BaseModel):
 async def delete_document(
     doc_id: str, collection: str | None = None, principal: Principal = Depends(require_principal)
 ) -> DeleteResponse:
-    result = await index_service.delete_document(principal.tenant, doc_id, collection=collection)
+    result = await ingest_service.remove_document(principal.tenant, doc_id, collection=collection)
     if result.chunks_deleted == 0 and not result.graph:
         raise NotFound(f"No document '{doc_id}' in this tenant.")
     return DeleteResponse(doc_id=doc_id, chunks_deleted=result.chunks_deleted, graph=result.graph)

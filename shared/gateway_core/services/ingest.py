@@ -37,7 +37,7 @@ from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
 from .documents_status import PAUSED_BUDGET, DocumentStatus
 from .extract import REPAIR_PROMPT, SYSTEM_PROMPT, TRANSIENT, providers_for, schema_text, validate_graph
-from .index import ChunkInput, collection_name, delete_document, index_chunks, point_id
+from .index import ChunkInput, DeleteResult, collection_name, delete_document, index_chunks, point_id
 from .supplied_graph import SuppliedGraph
 
 # Time allowed to remove a failed version's writes, whatever is left of the batch's budget.
@@ -447,13 +447,14 @@ async def _undo_new_version(tenant: str, doc_id: str, fact_ids: list[str], point
         logger.warning("could not undo a failed version", extra={"doc_id": doc_id, "reason": str(exc)[:300]})
 
 
-async def remove_document(tenant: str, doc_id: str) -> dict[str, Any]:
-    result = await delete_document(tenant, doc_id)
+async def remove_document(tenant: str, doc_id: str, *, collection: str | None = None) -> DeleteResult:
+    """A document's chunks, exactly the facts only they stated, and its status (S3 delete or DELETE /documents)."""
+    result = await delete_document(tenant, doc_id, collection=collection)
     await status_store.forget(tenant, doc_id)
     logger.info(
         "document removed", extra={"doc_id": doc_id, "chunks_deleted": result.chunks_deleted, "graph": result.graph}
     )
-    return {"doc_id": doc_id, "chunks_deleted": result.chunks_deleted, "graph": result.graph}
+    return result
 
 
 # --- POST /documents and its dry run ------------------------------------------------
