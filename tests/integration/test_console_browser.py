@@ -44,8 +44,8 @@ KEY = "test-key-acme"
 FOUNDING = "Northwind Thermal was founded in 2011 by Lin Xiaoming and Sara Holm in Taichung."
 PRODUCTS = "Northwind Thermal designs quiet heat pumps for apartments; its flagship model is the Breeze 5."
 ZH_FOUNDING = "北風熱能由林小明於二〇一一年在台中創立，總部設在台中。"
-NW = {"id": "c:nw", "type": "Company", "name": "Northwind Thermal", "aliases": ["北風熱能"]}
-LIN = {"id": "p:lin", "type": "Person", "name": "Lin Xiaoming", "aliases": ["林小明"]}
+NW = {"id": "c:nw", "type": "Company", "name": "Northwind Thermal", "props": {"aliases": ["北風熱能"]}}
+LIN = {"id": "p:lin", "type": "Person", "name": "Lin Xiaoming", "props": {"aliases": ["林小明"]}}
 DOCUMENTS: list[dict[str, Any]] = [
     {
         "doc_id": "handbook.md",
@@ -214,6 +214,8 @@ def test_a_chinese_question_and_answer_render_intact(console):
     console.page.locator("#passage .passage-text").wait_for()
     assert ZH_FOUNDING in console.page.locator("#passage").inner_text()
     assert "簡介.md" in console.page.locator("#passage").inner_text()
+    wait_until(console.page, "() => document.querySelectorAll('#facts li:not(.hint)').length > 0")
+    assert "Lin Xiaoming FOUNDED Northwind Thermal" in console.page.locator("#facts").inner_text()
     console.screenshot("console-ask-zh")
     console.assert_only_local()
 
@@ -222,7 +224,7 @@ def test_the_graph_view_draws_an_entitys_neighbours_and_explains_nodes_and_edges
     console.open("graph")
     console.enter_key()
     console.key_accepted()
-    console.page.get_by_label("Entity name").fill("Northwind Thermal")
+    console.page.get_by_label("Entity name").fill("北風熱能")  # an alias finds the entity, as /retrieve links it
     console.page.get_by_label("Entity name").press("Enter")
     graph = console.page.locator("#graph")
     wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")
