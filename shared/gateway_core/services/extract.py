@@ -126,7 +126,10 @@ def providers_for(chain: list[str] | None) -> list[ProviderConfig]:
     return resolved
 
 
-async def extract_graph(context: str, options: ExtractOptions | None = None) -> Extraction:
+async def extract_graph(
+    context: str, options: ExtractOptions | None = None, *, spent: list[int] | None = None
+) -> Extraction:
+    """The first acceptable graph by the strategy; each call's tokens (failed ones too) go into `spent`."""
     options = options or ExtractOptions()
     settings = get_settings()
     candidates = providers_for(options.provider_chain)
@@ -145,7 +148,7 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
         failures: list[ApiError] = []
         for _ in range(max(1, options.max_attempts)):
             try:
-                return await _one_attempt(provider, messages, options, share)
+                return await _one_attempt(provider, messages, options, share, spent)
             except ApiError as exc:
                 failures.append(exc)
                 if isinstance(exc, TRANSIENT):  # another attempt at this provider cannot help now
@@ -185,12 +188,18 @@ async def extract_graph(context: str, options: ExtractOptions | None = None) -> 
 
 
 async def _one_attempt(
-    provider: ProviderConfig, messages: list[dict[str, Any]], options: ExtractOptions, share: Deadline
+    provider: ProviderConfig,
+    messages: list[dict[str, Any]],
+    options: ExtractOptions,
+    share: Deadline,
+    spent: list[int] | None,
 ) -> Validated:
     """One answer from `provider` (repaired once if it is not JSON), within the provider's share of the budget."""
     completion = await llm.complete(
         provider, messages, json_mode=True, temperature=options.temperature, timeout=share.timeout()
     )
+    if spent is not None:
+        spent.append(tokens_of(completion.usage))
     try:
         value = llm.parse_json_answer(provider.name, completion.text)
     except llm.InvalidJsonAnswer:
@@ -198,6 +207,8 @@ async def _one_attempt(
             raise
         repair = [{"role": "user", "content": REPAIR_PROMPT.format(schema=schema_text(), answer=completion.text)}]
         repaired = await llm.complete(provider, repair, json_mode=True, temperature=0.0, timeout=share.timeout())
+        if spent is not None:
+            spent.append(tokens_of(repaired.usage))
         value = llm.parse_json_answer(provider.name, repaired.text)
     validated = validate_graph(value, strict=options.strict)
     graph = validated.graph
@@ -211,6 +222,14 @@ async def _one_attempt(
             f"at least {options.min_nodes} and {options.min_edges} are required."
         )
     return validated
+
+
+def tokens_of(usage: dict[str, Any]) -> int:
+    """Prompt + completion tokens of one call, from the provider's `usage` (0 when it reports none)."""
+    total = usage.get("total_tokens")
+    if isinstance(total, int):
+        return total
+    return sum(value for key in ("prompt_tokens", "completion_tokens") if isinstance(value := usage.get(key), int))
 
 
 def validate_graph(value: Any, *, strict: bool) -> Validated:

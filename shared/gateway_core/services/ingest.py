@@ -24,19 +24,18 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from .. import dependencies
-from ..clients import llm
 from ..deadline import Deadline
 from ..deadline import current as current_deadline
-from ..errors import ApiError, RateLimited, Unprocessable
+from ..errors import ApiError, RateLimited
 from ..models.graph import GraphData
 from ..observability import NAMESPACE, SERVICE, Stopwatch, logger, metrics
 from ..settings import get_settings
-from ..upstream import common_cause, retry_after_s
+from ..upstream import retry_after_s
 from . import documents_status as status_store
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
 from .documents_status import PAUSED_BUDGET, DocumentStatus
-from .extract import REPAIR_PROMPT, SYSTEM_PROMPT, TRANSIENT, providers_for, schema_text, validate_graph
+from .extract import SYSTEM_PROMPT, ExtractOptions, extract_graph, schema_text
 from .index import ChunkInput, DeleteResult, collection_name, delete_document, index_chunks, point_id
 from .supplied_graph import SuppliedGraph
 
@@ -371,55 +370,16 @@ async def _spent(tenant: str, status: DocumentStatus, report: IngestReport, call
     tenant_metric(tenant, "ExtractionTokens", tokens)
 
 
+# Ingestion asks one provider at a time, in order: a race would pay every provider for every chunk.
+INGEST_EXTRACTION = ExtractOptions(min_nodes=0, allow_empty=True, strategy="sequential")
+
+
 async def extract_chunk(text: str, calls: list[int]) -> GraphData:
-    """One chunk's graph, asking the providers in order until one answers acceptably.
+    """One chunk's graph; each call's tokens (prompt + completion, failed calls included) go into `calls`.
 
-    Ingestion asks one provider at a time (a race would pay every provider for every chunk); each
-    call's tokens (prompt + completion, from the provider's `usage`) are appended to `calls`, failed
-    calls included. Every provider rate limited -> RateLimited with the soonest Retry-After.
+    Every provider rate limited -> RateLimited with the soonest Retry-After (see extract.extract_graph).
     """
-    messages = [
-        {"role": "system", "content": SYSTEM_PROMPT.format(schema=schema_text())},
-        {"role": "user", "content": text},
-    ]
-    failures: dict[str, ApiError] = {}
-    for provider in providers_for(None):
-        try:
-            completion = await llm.complete(
-                provider, messages, json_mode=True, temperature=0.0, timeout=current_deadline().timeout()
-            )
-            calls.append(_tokens(completion.usage))
-            try:
-                value = llm.parse_json_answer(provider.name, completion.text)
-            except llm.InvalidJsonAnswer:
-                repair = [
-                    {"role": "user", "content": REPAIR_PROMPT.format(schema=schema_text(), answer=completion.text)}
-                ]
-                repaired = await llm.complete(
-                    provider, repair, json_mode=True, temperature=0.0, timeout=current_deadline().timeout()
-                )
-                calls.append(_tokens(repaired.usage))
-                value = llm.parse_json_answer(provider.name, repaired.text)
-            return validate_graph(value, strict=True).graph
-        except ApiError as exc:
-            failures[provider.name] = exc
-            if not isinstance(exc, TRANSIENT):
-                continue
-    common = common_cause(failures)
-    if common is not None:
-        raise common
-    raise Unprocessable(
-        "No provider returned an acceptable graph.",
-        code="extraction_failed",
-        details={"providers": {name: error.message for name, error in failures.items()}},
-    )
-
-
-def _tokens(usage: dict[str, Any]) -> int:
-    total = usage.get("total_tokens")
-    if isinstance(total, int):
-        return total
-    return int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+    return (await extract_graph(text, INGEST_EXTRACTION, spent=calls)).graph
 
 
 async def _write_facts(tenant: str, graphs: dict[str, GraphData]) -> None:
