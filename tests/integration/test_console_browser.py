@@ -299,3 +299,42 @@ def test_phone_width_fits_and_the_key_survives_only_the_tab(browser, gateway):
         assert other.page.evaluate("sessionStorage.length") == 0
     finally:
         context.close()
+
+
+def test_the_keyboard_alone_reaches_everything_in_order(console):
+    console.open()
+    page = console.page
+
+    def tab_to(element_id: str) -> None:
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == element_id
+
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.className") == "skip"
+    tab_to("key-input")
+    page.keyboard.type(KEY)
+    page.keyboard.press("Enter")
+    console.key_accepted()
+    page.get_by_label("API key").focus()
+    tab_to("key-save")
+    tab_to("key-forget")
+    tab_to("tab-ask")  # one stop for the tab list; arrows move within it
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.id") == "tab-graph"
+    assert page.locator("#view-graph").is_visible() and not page.locator("#view-ask").is_visible()
+    tab_to("entity-query")
+    page.keyboard.type("Northwind Thermal")
+    page.keyboard.press("Enter")
+    wait_until(page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")
+    page.get_by_label("Entity name").focus()
+    page.keyboard.press("Shift+Tab")  # back to the tab list, then on to the documents tab
+    assert page.evaluate("document.activeElement.id") == "tab-graph"
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#documents[data-loaded='true']")
+    page.keyboard.press("ArrowRight")  # wraps round to Ask
+    assert page.evaluate("document.activeElement.id") == "tab-ask"
+    tab_to("question")
+    page.keyboard.type("Who founded Northwind Thermal?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#answer.complete")
+    console.assert_only_local()

@@ -546,11 +546,22 @@
 
   // --- documents --------------------------------------------------------------------------------
 
+  function extractionNote(doc) {
+    // Where extraction stands: a paused budget or a rate limit says so here, with the chunks still to do.
+    var parts = [];
+    if (doc.extraction) { parts.push("extraction: " + doc.extraction); }
+    if (doc.chunks_pending) { parts.push(doc.chunks_pending + " chunks pending"); }
+    return parts.join(", ");
+  }
+
   function documentRow(doc) {
     var error = doc.error || "";
     return el("tr", { "data-doc": doc.doc_id }, [
       el("th", { scope: "row", className: "doc", text: doc.doc_id }),
-      el("td", {}, [el("span", { className: "state state-" + String(doc.state).replace(/[^a-z_]/gi, ""), text: doc.state || "" })]),
+      el("td", {}, [
+        el("span", { className: "state state-" + String(doc.state).replace(/[^a-z_]/gi, ""), text: doc.state || "" }),
+        el("span", { className: "extraction", text: extractionNote(doc) }),
+      ]),
       el("td", { className: "num", text: doc.chunks === undefined ? "" : String(doc.chunks) }),
       el("td", { className: "num", text: doc.facts === undefined ? "" : String(doc.facts) }),
       el("td", { className: "num", text: doc.tokens === undefined ? "" : String(doc.tokens) }),
