@@ -49,7 +49,7 @@
   function describe(failure) {
     if (failure instanceof ApiFailure) {
       if (failure.status === 401) {
-        return "The API key was refused (" + failure.message + "). Check the key and enter it again.";
+        return "The API key was refused: " + failure.message.replace(/\.?$/, ".") + " Check the key and enter it again.";
       }
       return failure.message + (failure.status ? " (HTTP " + failure.status + ")" : "");
     }
