@@ -141,6 +141,26 @@ def _describe(exc: BaseException) -> str:
     return (str(exc) or type(exc).__name__)[:500]
 
 
+@dataclass
+class _Version:
+    """A document's new version, against the one indexed now."""
+
+    doc_id: str
+    chunks: list[Chunk]
+    ids: list[str]  # content-addressed, one per chunk
+    known: dict[str, list[str]]  # the indexed version's chunk ids -> their entity ids
+    pending_before: set[str]  # chunks of this version whose facts an earlier delivery left unwritten
+
+    @property
+    def changed(self) -> list[str]:
+        return [cid for cid in self.ids if cid not in self.known]
+
+    @property
+    def vanished(self) -> list[str]:
+        current = set(self.ids)
+        return [cid for cid in self.known if cid not in current]
+
+
 async def _ingest(
     tenant: str,
     doc_id: str,
@@ -152,59 +172,90 @@ async def _ingest(
     supplied: SuppliedGraph | None,
     status: DocumentStatus,
 ) -> IngestReport:
-    settings = get_settings()
     report = IngestReport(doc_id=doc_id, tenant=tenant)
     watch = Stopwatch()
     with watch.stage("parse_chunk"):
         chunks = await _parse_and_chunk(data, filename, content_type)
     ids = [chunk_id(doc_id, chunk) for chunk in chunks]
-    by_id = dict(zip(ids, chunks, strict=True))
-    known = await _known_chunks(tenant, doc_id)
-    changed = [cid for cid in ids if cid not in known]
-    report.chunks, report.chunks_changed = len(chunks), len(changed)
-    status.chunks = len(chunks)
-    pending_before = set(status.pending_ids) & set(ids)
+    version = _Version(doc_id, chunks, ids, await _known_chunks(tenant, doc_id), set(status.pending_ids) & set(ids))
+    report.chunks, report.chunks_changed, status.chunks = len(chunks), len(version.changed), len(chunks)
 
-    graphs: dict[str, GraphData] = {}
-    remaining: list[str] = []
-    skipped = graph_status()
-    if supplied is not None and dependencies.graph_store() is not None:
-        graphs = supplied.per_chunk(chunks, ids)  # every chunk's facts, from the user: no model
-        status.extraction = report.graph = "supplied graph"
-    elif skipped:
-        status.extraction = report.graph = skipped
-    else:
-        wanted = [cid for cid in ids if cid not in known or cid in pending_before]
-        if settings.extract_mode == "sample":
-            wanted = sample(wanted, settings.extract_sample_chunks)
-        saved = await status_store.saved_chunks(tenant, doc_id)
-        graphs = {cid: saved[cid] for cid in wanted if cid in saved}
-        missing = [cid for cid in wanted if cid not in saved]
-        status.chunks_pending = len(missing)
-        if missing:
-            status.move("extracting")
-            status.extraction = "pending"
-            await status_store.put(tenant, status)
-            with watch.stage("extract"):
-                stop = await _extract(tenant, doc_id, [(cid, by_id[cid]) for cid in missing], graphs, status, report)
-            remaining = [cid for cid in wanted if cid not in graphs]
-            if remaining and isinstance(stop, RateLimited):
-                await _wait_for_rate_limit(tenant, status, wanted, stop, report)
-            if remaining and stop == "budget":
-                status.extraction = PAUSED_BUDGET
-        if not remaining:
-            status.extraction = report.graph = (
-                f"sample ({len(wanted)} chunks)" if settings.extract_mode == "sample" else "done"
-            )
+    graphs, remaining = await _graphs(tenant, version, supplied, status, report, watch)
     report.entities = sum(len(graph.nodes) for graph in graphs.values())
     report.relations = sum(len(graph.edges) for graph in graphs.values())
+    written = graphs if not remaining else {}  # a version's facts are written all at once, or not yet
 
-    complete = not remaining
-    written = graphs if complete else {}
-    entity_ids = {**known, **{cid: [node.id for node in graph.nodes] for cid, graph in written.items()}}
-    inputs = [
+    status.move("indexing")
+    await status_store.put(tenant, status)
+    await _switch(tenant, version, written, _inputs(version, written, remaining, source, metadata), report, watch)
+    report.timings_ms = watch.timings_ms
+    await _record_ready(tenant, status, version, graphs, written, remaining)
+
+    metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
+    metrics.add_metric(name="ChunksIndexed", unit="Count", value=report.chunks_changed)
+    tenant_metric(tenant, "ChunksIndexed", report.chunks_changed)
+    tenant_metric(tenant, "FactsWritten", sum(len(graph.edges) for graph in written.values()))
+    logger.info("document ingested", extra={"document": report.as_dict(), "extraction": status.extraction})
+    if remaining:  # the chunks are searchable; the facts wait for budget
+        raise Deferred("paused (budget)", float(get_settings().ingest_paused_retry_s), report)
+    return report
+
+
+async def _graphs(
+    tenant: str,
+    version: _Version,
+    supplied: SuppliedGraph | None,
+    status: DocumentStatus,
+    report: IngestReport,
+    watch: Stopwatch,
+) -> tuple[dict[str, GraphData], list[str]]:
+    """The chunks' graphs (supplied, saved by an earlier delivery, or extracted now) and the chunks still missing."""
+    if supplied is not None and dependencies.graph_store() is not None:
+        status.extraction = report.graph = "supplied graph"
+        return supplied.per_chunk(version.chunks, version.ids), []  # from the user: no model
+    skipped = graph_status()
+    if skipped:
+        status.extraction = report.graph = skipped
+        return {}, []
+    settings = get_settings()
+    wanted = [cid for cid in version.ids if cid not in version.known or cid in version.pending_before]
+    if settings.extract_mode == "sample":
+        wanted = sample(wanted, settings.extract_sample_chunks)
+    saved = await status_store.saved_chunks(tenant, version.doc_id)
+    graphs = {cid: saved[cid] for cid in wanted if cid in saved}
+    missing = [cid for cid in wanted if cid not in saved]
+    status.chunks_pending = len(missing)
+    if missing:
+        status.move("extracting")
+        status.extraction = "pending"
+        await status_store.put(tenant, status)
+        by_id = dict(zip(version.ids, version.chunks, strict=True))
+        with watch.stage("extract"):
+            stop = await _extract(
+                tenant, version.doc_id, [(cid, by_id[cid]) for cid in missing], graphs, status, report
+            )
+        remaining = [cid for cid in wanted if cid not in graphs]
+        if remaining and isinstance(stop, RateLimited):
+            await _wait_for_rate_limit(tenant, status, wanted, stop, report)
+        if remaining:
+            status.extraction = PAUSED_BUDGET
+            return graphs, remaining
+    status.extraction = report.graph = f"sample ({len(wanted)} chunks)" if settings.extract_mode == "sample" else "done"
+    return graphs, []
+
+
+def _inputs(
+    version: _Version,
+    written: dict[str, GraphData],
+    remaining: list[str],
+    source: str,
+    metadata: dict[str, Any] | None,
+) -> list[ChunkInput]:
+    """The new version's chunks as the vector store keeps them, each with the entities extracted from it."""
+    entity_ids = {**version.known, **{cid: [node.id for node in graph.nodes] for cid, graph in written.items()}}
+    return [
         ChunkInput(
-            doc_id=doc_id,
+            doc_id=version.doc_id,
             text=chunk.text,
             chunk_id=cid,
             chunk_index=chunk.index,
@@ -212,41 +263,50 @@ async def _ingest(
             metadata=metadata or {},
             entity_ids=entity_ids.get(cid, []) if cid not in remaining else [],
         )
-        for cid, chunk in zip(ids, chunks, strict=True)
+        for cid, chunk in zip(version.ids, version.chunks, strict=True)
     ]
-    vanished = [cid for cid in known if cid not in set(ids)]
-    new_facts = [cid for cid in written if cid not in known or cid in pending_before]
-    status.move("indexing")
-    await status_store.put(tenant, status)
+
+
+async def _switch(
+    tenant: str,
+    version: _Version,
+    written: dict[str, GraphData],
+    inputs: list[ChunkInput],
+    report: IngestReport,
+    watch: Stopwatch,
+) -> None:
+    """Write the new facts, forget the vanished chunks' facts, switch the vectors; undo all of it on failure."""
+    new_facts = [cid for cid in written if cid not in version.known or cid in version.pending_before]
     try:
         with watch.stage("graph"):
             await _write_facts(tenant, written)
-            report.chunks_removed = await _forget_vanished(tenant, vanished)
+            report.chunks_removed = await _forget_vanished(tenant, version.vanished)
         with watch.stage("index"):
-            await _index(tenant, doc_id, inputs)
+            await _index(tenant, version.doc_id, inputs)
     except BaseException:
-        await _undo_new_version(tenant, doc_id, new_facts, changed)
+        await _undo_new_version(tenant, version.doc_id, new_facts, version.changed)
         raise
-    report.timings_ms = watch.timings_ms
 
-    facts = {cid: n for cid, n in status.chunk_facts.items() if cid in set(ids) and cid not in written}
+
+async def _record_ready(
+    tenant: str,
+    status: DocumentStatus,
+    version: _Version,
+    graphs: dict[str, GraphData],
+    written: dict[str, GraphData],
+    remaining: list[str],
+) -> None:
+    """The document's counts once searchable; the saved chunk graphs go once their facts are written."""
+    current = set(version.ids)
+    facts = {cid: n for cid, n in status.chunk_facts.items() if cid in current and cid not in written}
     facts.update({cid: len(graph.edges) for cid, graph in written.items()})
     status.chunk_facts, status.facts = facts, sum(facts.values())
-    status.pending_ids = [] if complete else [cid for cid in ids if cid in set(remaining) | set(graphs)]
+    status.pending_ids = [cid for cid in version.ids if cid in set(remaining) | set(graphs)] if remaining else []
     status.chunks_pending = len(remaining)
     status.move("ready")
     await status_store.put(tenant, status)
-    if complete:
-        await status_store.clear_chunks(tenant, doc_id, list(graphs))
-
-    metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
-    metrics.add_metric(name="ChunksIndexed", unit="Count", value=report.chunks_changed)
-    tenant_metric(tenant, "ChunksIndexed", report.chunks_changed)
-    tenant_metric(tenant, "FactsWritten", sum(len(graph.edges) for graph in written.values()))
-    logger.info("document ingested", extra={"document": report.as_dict(), "extraction": status.extraction})
-    if not complete:  # the chunks are searchable; the facts wait for budget
-        raise Deferred("paused (budget)", float(settings.ingest_paused_retry_s), report)
-    return report
+    if not remaining:
+        await status_store.clear_chunks(tenant, version.doc_id, list(graphs))
 
 
 def sample(ids: list[str], count: int) -> list[str]:
