@@ -86,6 +86,8 @@ class _EdgeFolder:
             if os.path.exists(config_path):
                 shard = edge.EdgeShard.load(path)
                 self.dims[name], self.lexical[name] = _stored_size(config_path), _has_lexical(config_path)
+                if "chunk_id" not in shard.info().payload_schema:  # shards created before this index existed
+                    shard.update(edge.UpdateOperation.create_field_index("chunk_id", edge.PayloadSchemaType.Keyword))
             elif create_dim is not None:
                 shard = edge.EdgeShard.create(
                     path,
@@ -96,6 +98,8 @@ class _EdgeFolder:
                 )
                 self.lexical[name] = True
                 shard.update(edge.UpdateOperation.create_field_index("doc_id", edge.PayloadSchemaType.Keyword))
+                # Retrieval fetches the graph neighbourhood's passages by chunk id: indexed, not a payload scan.
+                shard.update(edge.UpdateOperation.create_field_index("chunk_id", edge.PayloadSchemaType.Keyword))
                 shard.update(edge.UpdateOperation.create_field_index("tenant", edge.KeywordIndexParams(is_tenant=True)))
                 self.dims[name] = create_dim
             else:
