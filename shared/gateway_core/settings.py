@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     retrieve_graph_fan_out: int = 25
     retrieve_graph_limit: int = 400
 
+    # --- entity resolution (at write time) ----------------------------------
+    # Off: nodes and relation types are written exactly as given (no key, alias or similarity merge).
+    entity_resolution: bool = True
+    # A new entity is merged into a stored one of the same type whose name embedding is at least this
+    # similar (cosine). multilingual-e5-small packs names closely (New York / New York City: 0.966),
+    # so the default only merges spelling variants; lower it only with an embedder that spreads names.
+    entity_merge_min_similarity: float = Field(default=0.98, gt=0, le=1.0)
+
     # --- requests ---------------------------------------------------------
     request_timeout_s: float = 25.0
     # Larger bodies answer 413 (API Gateway's own limit for a Lambda payload is about 6 MB).

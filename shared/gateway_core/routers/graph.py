@@ -1,4 +1,4 @@
-"""POST /graph/probe, /graph/extract, /graph/upsert, /graph/query."""
+"""POST /graph/probe, /graph/extract, /graph/upsert, /graph/query; GET /graph/merges, DELETE /graph/merges/{id}."""
 
 from __future__ import annotations
 
@@ -102,6 +102,44 @@ class QueryResponse(BaseModel):
 async def query(body: QueryRequest, principal: Principal = Depends(require_principal)) -> QueryResponse:
     records = await graph_service.query(principal.tenant, body.query, body.params, limit=body.limit)
     return QueryResponse(records=records)
+
+
+class MergeOut(BaseModel):
+    merge_id: str
+    survivor: str = Field(description="The node the absorbed id now resolves to.")
+    absorbed: str = Field(description="The id that was merged into the survivor (kept in its `merged_from`).")
+    reason: str = Field(description="`name` or `alias` (a shared normalized key) or `similarity` (name embeddings).")
+    evidence: str = Field(description="The shared key, or the cosine of the two names' embeddings.")
+    node: dict[str, Any] = Field(description="The absorbed node as it arrived: id, type, name, props.")
+    added_aliases: list[str]
+    sources: list[str]
+    state: str = Field(description="`active`, or `undone`.")
+    created_at: str
+    undone_at: str | None = None
+
+
+class MergesResponse(BaseModel):
+    ok: bool = True
+    merges: list[MergeOut]
+
+
+@router.get("/merges")
+async def merges(principal: Principal = Depends(require_principal)) -> MergesResponse:
+    """Every entity merge made at write time (oldest first), undone ones included, to audit."""
+    found = await graph_service.merges(principal.tenant)
+    return MergesResponse(merges=[MergeOut(**vars(record)) for record in found])
+
+
+class UndoResponse(BaseModel):
+    ok: bool = True
+    merge: MergeOut
+
+
+@router.delete("/merges/{merge_id}")
+async def undo_merge(merge_id: str, principal: Principal = Depends(require_principal)) -> UndoResponse:
+    """Undo a merge: the absorbed id is its own node again, with the facts written for it (404 unknown, 409 undone)."""
+    record = await graph_service.undo_merge(principal.tenant, merge_id)
+    return UndoResponse(merge=MergeOut(**vars(record)))
 
 
 class ProbeRequest(BaseModel):

@@ -11,6 +11,7 @@ from ..deadline import current as current_deadline
 from ..errors import Forbidden, NotConfigured
 from ..models.graph import GraphData
 from ..settings import get_settings
+from . import resolution
 
 if TYPE_CHECKING:
     from ..stores.graph.base import GraphStore, UpsertResult
@@ -33,7 +34,21 @@ def require_graph() -> GraphStore:
 
 
 async def upsert(tenant: str, data: GraphData, sources: Sequence[str] = ()) -> UpsertResult:
-    return await require_graph().upsert(tenant, data, sources=sources, timeout=current_deadline().timeout())
+    """Write the caller's facts, resolved first: one node per entity, one edge per fact (see `resolution`)."""
+    require_graph()
+    return await resolution.write(tenant, data, sources)
+
+
+async def merges(tenant: str) -> list[resolution.MergeRecord]:
+    """Every entity merge of the tenant, to audit (`GET /graph/merges`)."""
+    require_graph()
+    return await resolution.merges(tenant)
+
+
+async def undo_merge(tenant: str, merge_id: str) -> resolution.MergeRecord:
+    """The absorbed id becomes its own node again, with its facts (`DELETE /graph/merges/{id}`)."""
+    require_graph()
+    return await resolution.undo(tenant, merge_id)
 
 
 SHARED_DATABASE = (

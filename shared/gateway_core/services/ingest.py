@@ -32,6 +32,7 @@ from ..observability import NAMESPACE, SERVICE, Stopwatch, logger, metrics
 from ..settings import get_settings
 from ..upstream import retry_after_s
 from . import documents_status as status_store
+from . import resolution
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
 from .documents_status import PAUSED_BUDGET, DocumentStatus
@@ -443,12 +444,12 @@ async def extract_chunk(text: str, calls: list[int]) -> GraphData:
 
 
 async def _write_facts(tenant: str, graphs: dict[str, GraphData]) -> None:
-    """Each chunk's facts, with the chunk as their source."""
+    """Each chunk's facts, with the chunk as their source, resolved against the graph (`resolution`)."""
     graph = dependencies.graph_store()
     if graph is None or not graphs:
         return
     for cid, data in graphs.items():
-        await graph.upsert(tenant, data, sources=[cid], timeout=current_deadline().timeout())
+        await resolution.write(tenant, data, sources=[cid])
 
 
 async def _undo_new_version(tenant: str, doc_id: str, fact_ids: list[str], point_ids: list[str]) -> None:
