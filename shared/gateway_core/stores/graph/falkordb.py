@@ -13,8 +13,9 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from ...errors import BadRequest, DeadlineExceeded
+from ...errors import ApiError, BadRequest, DeadlineExceeded
 from ...redaction import redact_url
+from ...upstream import external_call
 from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
 from .identifiers import check_tenant
@@ -80,22 +81,21 @@ class FalkorDBGraphStore(CypherGraphStore):
         return db
 
     async def _run(self, work: Awaitable[T], timeout: float) -> T:
+        async with external_call("The graph store", timeout, self._failure):
+            result = await work
+        return result
+
+    def _failure(self, exc: Exception) -> ApiError | None:
+        """redis/FalkorDB failures: a server-side timeout, a refused statement, or a lost server."""
         from redis.exceptions import RedisError, ResponseError
 
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                return await work
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise DeadlineExceeded("The graph store did not answer in time.") from exc
-            raise GraphUnavailable(f"The graph store at {redact_url(self._url)} is unreachable.") from exc
-        except ResponseError as exc:
-            if "timed out" in str(exc):
-                raise DeadlineExceeded("The graph store did not answer in time.") from exc
-            raise GraphQueryError(f"FalkorDB refused the query: {exc}") from exc
-        except (RedisError, OSError) as exc:  # refused, reset, closed mid-reply
-            raise GraphUnavailable(f"The graph store at {redact_url(self._url)} is unreachable.") from exc
+        if isinstance(exc, ResponseError) and "timed out" in str(exc):
+            return DeadlineExceeded("The graph store did not answer in time.")
+        if isinstance(exc, ResponseError):
+            return GraphQueryError(f"FalkorDB refused the query: {exc}")
+        if isinstance(exc, RedisError | OSError):  # refused, reset, closed mid-reply
+            return GraphUnavailable(f"The graph store at {redact_url(self._url)} is unreachable.")
+        return None
 
     async def _execute(
         self, tenant: str, statement: str, params: dict[str, Any], timeout: float, *, read_only: bool

@@ -22,15 +22,15 @@ Records with another tenant's entities are dropped in both modes.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 from types import EllipsisType
 from typing import Any
 
-from ...errors import BadRequest, DeadlineExceeded, UpstreamError
+from ...errors import ApiError, BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
 from ...redaction import redact_url
+from ...upstream import external_call
 from .base import DEFAULT_TIMEOUT_S, Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
 from .identifiers import check_tenant, mentions_parameter
@@ -122,7 +122,6 @@ class Neo4jGraphStore(CypherGraphStore):
     ) -> list[dict[str, Any]]:
         """Records as dicts of driver values; `only_tenant` drops records with another tenant's entities."""
         import neo4j
-        from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, TransientError
 
         async def work(tx: Any) -> list[dict[str, Any]]:
             result = await tx.run(statement, {**params, "tenant": tenant})
@@ -135,27 +134,26 @@ class Neo4jGraphStore(CypherGraphStore):
                     break
             return records
 
-        deadline = asyncio.timeout(timeout)
-        try:
-            database = self.database_for(tenant) if database is ... else database
-            async with deadline, self._session(database, read=read) as session:
-                run = session.execute_read if read else session.execute_write
-                records: list[dict[str, Any]] = await run(neo4j.unit_of_work(timeout=timeout)(work))
-                return records
-        except TimeoutError as exc:
-            if deadline.expired():
-                raise DeadlineExceeded("The graph store did not answer in time.") from exc
-            raise GraphUnavailable(f"The graph store at {redact_url(self._uri)} is unreachable.") from exc
-        except (AuthError, TransientError, DriverError, OSError) as exc:
-            raise GraphUnavailable(
-                f"The graph store at {redact_url(self._uri)} is unavailable: {type(exc).__name__}."
-            ) from exc
-        except ClientError as exc:
-            if "TransactionTimedOut" in (exc.code or ""):
-                raise DeadlineExceeded("The graph store did not answer in time.") from exc
-            raise GraphQueryError(f"Neo4j refused the query: {exc.message}") from exc
-        except Neo4jError as exc:  # DatabaseError: the server failed
-            raise UpstreamError(f"Neo4j failed the query: {exc.message}") from exc
+        database = self.database_for(tenant) if database is ... else database
+        failures = external_call("The graph store", timeout, self._failure)
+        async with failures, self._session(database, read=read) as session:
+            run = session.execute_read if read else session.execute_write
+            records: list[dict[str, Any]] = await run(neo4j.unit_of_work(timeout=timeout)(work))
+        return records
+
+    def _failure(self, exc: Exception) -> ApiError | None:
+        """neo4j driver failures: a lost or refusing server, a server-side timeout, a refused statement."""
+        from neo4j.exceptions import AuthError, ClientError, DriverError, Neo4jError, TransientError
+
+        if isinstance(exc, AuthError | TransientError | DriverError | OSError):
+            return GraphUnavailable(f"The graph store at {redact_url(self._uri)} is unavailable: {type(exc).__name__}.")
+        if isinstance(exc, ClientError) and "TransactionTimedOut" in (exc.code or ""):
+            return DeadlineExceeded("The graph store did not answer in time.")
+        if isinstance(exc, ClientError):
+            return GraphQueryError(f"Neo4j refused the query: {exc.message}")
+        if isinstance(exc, Neo4jError):  # DatabaseError: the server failed
+            return UpstreamError(f"Neo4j failed the query: {exc.message}")
+        return None
 
     async def _read(self, tenant: str, statement: str, params: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
         return await self._execute(tenant, statement, params, timeout, read=True)
