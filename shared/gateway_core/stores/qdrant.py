@@ -7,6 +7,7 @@ tests), and it locks its folder, so one process at a time may use it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from ..errors import ApiError, DeadlineExceeded, NotFound, UpstreamError
 from ..models.search import SearchFilter
 from ..redaction import redact_url
+from ..upstream import external_call
 from .vectors import (
     DEFAULT_PAYLOAD_FIELDS,
     LEXICAL,
@@ -45,8 +47,13 @@ INDEXED_FIELDS = ("doc_id", "tenant")
 _local_clients: SharedByFolder[AsyncQdrantClient] = SharedByFolder()
 
 
-class _CollectionMissing(Exception):
-    pass
+class _CollectionMissing(ApiError):
+    """The server has no such collection: callers create it or answer empty (never reaches a response)."""
+
+    status, code = 404, "collection_missing"
+
+    def __init__(self) -> None:
+        super().__init__("The collection does not exist.")
 
 
 class QdrantVectorStore:
@@ -243,34 +250,29 @@ class QdrantVectorStore:
     async def _call(self, timeout: float | None = None) -> AsyncIterator[AsyncQdrantClient]:
         """Run client calls within a deadline, and translate the client's errors into ours."""
         budget = timeout if timeout is not None else self._timeout
-        try:
-            async with asyncio.timeout(budget):
-                yield self._connect()
-        except ApiError:
-            raise
-        except TimeoutError:
-            raise DeadlineExceeded(f"The vector store did not answer within {budget:.2f}s.") from None
-        except ResponseHandlingException as exc:
-            raise self._transport_error(exc.source, budget) from None
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc, budget) from None
-        except UnexpectedResponse as exc:
-            if exc.status_code == 404:
-                raise _CollectionMissing from None
-            if exc.status_code in (502, 503, 504):
-                raise VectorStoreUnavailable(f"The Qdrant server answered {exc.status_code}.") from None
-            raise UpstreamError(f"The Qdrant server answered {exc.status_code}: {_reason(exc)}") from None
-        except ValueError as exc:
-            if "not found" in str(exc):  # local mode's way to say 404
-                raise _CollectionMissing from None
-            raise
+        async with external_call("The vector store", budget, functools.partial(self._failure, budget=budget)):
+            yield self._connect()
 
-    def _transport_error(self, source: BaseException, budget: float) -> ApiError:
-        if isinstance(source, httpx.TimeoutException):
+    def _failure(self, exc: Exception, *, budget: float) -> ApiError | None:
+        """qdrant-client failures: the transport (timeout or unreachable) or the server's answer."""
+        if isinstance(exc, ResponseHandlingException) and isinstance(exc.source, Exception):
+            return self._failure(exc.source, budget=budget)
+        if isinstance(exc, httpx.TimeoutException):
             return DeadlineExceeded(f"The vector store did not answer within {budget:.2f}s.")
-        return VectorStoreUnavailable(
-            f"The Qdrant server at {redact_url(self._url)} is unreachable ({type(source).__name__})."
-        )
+        if isinstance(exc, httpx.TransportError | ResponseHandlingException):
+            source = exc.source if isinstance(exc, ResponseHandlingException) else exc
+            return VectorStoreUnavailable(
+                f"The Qdrant server at {redact_url(self._url)} is unreachable ({type(source).__name__})."
+            )
+        if isinstance(exc, UnexpectedResponse) and exc.status_code == 404:
+            return _CollectionMissing()
+        if isinstance(exc, UnexpectedResponse) and exc.status_code in (502, 503, 504):
+            return VectorStoreUnavailable(f"The Qdrant server answered {exc.status_code}.")
+        if isinstance(exc, UnexpectedResponse):
+            return UpstreamError(f"The Qdrant server answered {exc.status_code}: {_reason(exc)}")
+        if isinstance(exc, ValueError) and "not found" in str(exc):  # local mode's way to say 404
+            return _CollectionMissing()
+        return None
 
     async def _dim(self, name: str, timeout: float | None = None) -> int | None:
         """The collection's vector size, or None when it does not exist (cached once known)."""
