@@ -96,123 +96,150 @@ def reason(exc: BaseException) -> str:
 
 
 async def retrieve(tenant: str, query: str, options: RetrieveOptions) -> RetrieveResult:
-    watch = Stopwatch()
-    graph = dependencies.graph_store() if options.preset == "graph" else None
-    degraded: list[str] = []
-    extra_subgraphs: list[Subgraph] = []
-    vector: list[float] = []
-    hops = options.max_hops or GRAPH_HOPS
-    candidates = max(options.top_k, get_settings().retrieve_dense_candidates) if graph else options.top_k
-    lexical: list[VectorHit] = []
+    """Dense (and lexical) search and the graph in parallel, then one ranking of the passages."""
+    run = _Retrieval(tenant, query, options)
+    dense, view = await run.branches()
+    rendered, facts = await run.ranked(dense, view)
+    return run.result(await run.reranked(rendered), facts, view)
 
-    async def lexical_branch() -> None:
-        nonlocal lexical
-        try:
-            lexical = await watch.time(
-                "lexical",
-                search_lexical(tenant, query, top_k=candidates, filters=options.filters, collection=options.collection),
+
+class _Retrieval:
+    """One `/retrieve`: its branches, what they found, and what went wrong (`degraded`)."""
+
+    def __init__(self, tenant: str, query: str, options: RetrieveOptions) -> None:
+        self.tenant, self.query, self.options = tenant, query, options
+        self.graph = dependencies.graph_store() if options.preset == "graph" else None
+        self.watch = Stopwatch()
+        self.degraded: list[str] = []
+        self.extra_subgraphs: list[Subgraph] = []  # the hits' own entities (expand_hits)
+        self.vector: list[float] = []
+        self.lexical: list[VectorHit] = []
+        self.hops = options.max_hops or GRAPH_HOPS
+        dense_candidates = get_settings().retrieve_dense_candidates
+        self.candidates = max(options.top_k, dense_candidates) if self.graph else options.top_k
+
+    async def branches(self) -> tuple[list[VectorHit], GraphView]:
+        """Run the branches at once; a slow one is cut at its budget and reported, the others still answer."""
+        branches: list[Awaitable[Any]] = [asyncio.wait_for(self.vector_branch(), branch_budget())]
+        if self.graph is not None:
+            branches.append(self.watch.time("graph", asyncio.wait_for(self.graph_branch(), branch_budget())))
+        elif self.options.preset == "graph":
+            self.degraded.append("graph: not configured")
+        if self.options.preset in LEXICAL_PRESETS:
+            branches.append(asyncio.wait_for(self.lexical_branch(), branch_budget()))
+        outcomes = await asyncio.gather(*branches, return_exceptions=True)
+        dense = self._outcome("vector", outcomes[0], [])
+        view = self._outcome("graph", outcomes[1], GraphView([], Subgraph())) if self.graph is not None else None
+        if isinstance(outcomes[0], BaseException) and view is None and not self.lexical:
+            raise Unavailable(
+                "Neither the vector store nor the graph could answer.", details={"degraded": self.degraded}
             )
-        except Exception as exc:  # noqa: BLE001 - dense and graph still answer
-            degraded.append(f"lexical: {reason(exc)}")
+        return dense, view or GraphView([], Subgraph())
 
-    async def vector_branch() -> list[VectorHit]:
-        nonlocal vector
-        vector = await watch.time("embed", get_embedder().embed_query(query))
-        hits = await watch.time(
+    def _outcome(self, branch: str, outcome: Any, fallback: Any) -> Any:
+        """A branch's result, or `fallback` with the failure recorded (None for a failed graph branch)."""
+        if not isinstance(outcome, BaseException):
+            return outcome
+        _reraise_cancellation(outcome)
+        self.degraded.append(f"{branch}: {reason(outcome)}")
+        logger.warning(f"{branch} branch failed", extra={"reason": reason(outcome)})
+        return None if branch == "graph" else fallback
+
+    async def vector_branch(self) -> list[VectorHit]:
+        """Stages `embed` and `vector` (then `hits_graph` with expand_hits)."""
+        options = self.options
+        self.vector = await self.watch.time("embed", get_embedder().embed_query(self.query))
+        hits = await self.watch.time(
             "vector",
             search(
-                tenant, query, top_k=candidates, filters=options.filters, collection=options.collection, vector=vector
+                self.tenant,
+                self.query,
+                top_k=self.candidates,
+                filters=options.filters,
+                collection=options.collection,
+                vector=self.vector,
             ),
         )
-        if options.expand_hits and graph is not None:
-            await expand_hit_entities(hits[: options.top_k])
+        if options.expand_hits and self.graph is not None:
+            await self.expand_hit_entities(hits[: options.top_k])
         return hits
 
-    async def expand_hit_entities(hits: list[VectorHit]) -> None:
-        assert graph is not None
+    async def lexical_branch(self) -> None:
+        options = self.options
+        try:
+            self.lexical = await self.watch.time(
+                "lexical",
+                search_lexical(
+                    self.tenant,
+                    self.query,
+                    top_k=self.candidates,
+                    filters=options.filters,
+                    collection=options.collection,
+                ),
+            )
+        except Exception as exc:  # noqa: BLE001 - dense and graph still answer
+            self.degraded.append(f"lexical: {reason(exc)}")
+
+    async def expand_hit_entities(self, hits: list[VectorHit]) -> None:
+        assert self.graph is not None
         entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
         if not entity_ids:
             return
         try:
-            extra_subgraphs.append(
-                await watch.time(
-                    "hits_graph",
-                    graph.expand(tenant, ids=entity_ids, max_hops=hops, timeout=current_deadline().timeout()),
-                )
+            expand = self.graph.expand(
+                self.tenant, ids=entity_ids, max_hops=self.hops, timeout=current_deadline().timeout()
             )
+            self.extra_subgraphs.append(await self.watch.time("hits_graph", expand))
         except Exception as exc:  # noqa: BLE001 - the hits stand without their graph
-            degraded.append(f"hits_graph: {reason(exc)}")
+            self.degraded.append(f"hits_graph: {reason(exc)}")
 
-    async def graph_branch() -> GraphView:
+    async def graph_branch(self) -> GraphView:
         """Stages `link` and `expand`; `graph` times the whole branch."""
-        assert graph is not None
-        seeds = await watch.time("link", link(graph, tenant, query, timeout=current_deadline().timeout()))
+        assert self.graph is not None
+        seeds = await self.watch.time(
+            "link", link(self.graph, self.tenant, self.query, timeout=current_deadline().timeout())
+        )
         if not seeds:
             return GraphView([], Subgraph())
         settings = get_settings()
-        subgraph = await watch.time(
-            "expand",
-            graph.expand(
-                tenant,
-                ids=[seed.id for seed in seeds],
-                max_hops=hops,
-                fan_out=settings.retrieve_graph_fan_out,
-                limit=settings.retrieve_graph_limit,
-                timeout=current_deadline().timeout(),
-            ),
+        expand = self.graph.expand(
+            self.tenant,
+            ids=[seed.id for seed in seeds],
+            max_hops=self.hops,
+            fan_out=settings.retrieve_graph_fan_out,
+            limit=settings.retrieve_graph_limit,
+            timeout=current_deadline().timeout(),
         )
-        return GraphView(seeds, subgraph)
+        return GraphView(seeds, await self.watch.time("expand", expand))
 
-    # A slow branch is cut at its budget and reported in `degraded`; the others still answer.
-    branches: list[Awaitable[Any]] = [asyncio.wait_for(vector_branch(), branch_budget())]
-    if graph is not None:
-        branches.append(watch.time("graph", asyncio.wait_for(graph_branch(), branch_budget())))
-    elif options.preset == "graph":
-        degraded.append("graph: not configured")
-    if options.preset in LEXICAL_PRESETS:
-        branches.append(asyncio.wait_for(lexical_branch(), branch_budget()))
-    outcomes = await asyncio.gather(*branches, return_exceptions=True)
+    async def ranked(self, dense: list[VectorHit], view: GraphView) -> tuple[list[dict[str, Any]], Subgraph]:
+        """The graph ranking when an entity linked; otherwise exactly dense (+ lexical) retrieval."""
+        if view.seeds and self.vector:
+            with self.watch.stage("rank"):
+                return await ranked_with_graph(
+                    self.tenant, view, dense, self.lexical, self.vector, self.options, self.degraded
+                )
+        return fused_dense_and_lexical(dense, self.lexical, self.options.top_k), view.subgraph
 
-    dense: list[VectorHit] = []
-    vector_outcome = outcomes[0]
-    if isinstance(vector_outcome, BaseException):
-        _reraise_cancellation(vector_outcome)
-        degraded.append(f"vector: {reason(vector_outcome)}")
-        logger.warning("vector branch failed", extra={"reason": reason(vector_outcome)})
-    else:
-        dense = vector_outcome
-    view = GraphView([], Subgraph())
-    if graph is not None:
-        graph_outcome = outcomes[1]
-        if isinstance(graph_outcome, BaseException):
-            _reraise_cancellation(graph_outcome)
-            degraded.append(f"graph: {reason(graph_outcome)}")
-            logger.warning("graph branch failed", extra={"reason": reason(graph_outcome)})
-        else:
-            view = graph_outcome
-    graph_failed = graph is None or isinstance(outcomes[1], BaseException)
-    if isinstance(vector_outcome, BaseException) and graph_failed and not lexical:
-        raise Unavailable("Neither the vector store nor the graph could answer.", details={"degraded": degraded})
-
-    if view.seeds and vector:
-        with watch.stage("rank"):
-            rendered, facts = await ranked_with_graph(tenant, view, dense, lexical, vector, options, degraded)
-    else:  # no entity linked: exactly dense (+ lexical) retrieval
-        rendered, facts = fused_dense_and_lexical(dense, lexical, options.top_k), view.subgraph
-    if options.rerank and len(rendered) > 1:
+    async def reranked(self, rendered: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self.options.rerank or len(rendered) < 2:
+            return rendered
         try:
-            rendered = await watch.time("rerank", _reranked(query, rendered))
+            return await self.watch.time("rerank", _reranked(self.query, rendered))
         except Exception as exc:  # noqa: BLE001 - keep the fused order
-            degraded.append(f"rerank: {reason(exc)}")
-    subgraph = merge([facts, *extra_subgraphs]) if options.include_subgraph else Subgraph(nodes=[], edges=[])
-    watch.timings_ms["total"] = watch.total_ms()
-    return RetrieveResult(
-        hits=[with_citation_source(hit) for hit in rendered],
-        subgraph=subgraph,
-        timings_ms=watch.timings_ms,
-        degraded=degraded,
-        seeds=view.seeds,
-    )
+            self.degraded.append(f"rerank: {reason(exc)}")
+            return rendered
+
+    def result(self, rendered: list[dict[str, Any]], facts: Subgraph, view: GraphView) -> RetrieveResult:
+        subgraph = merge([facts, *self.extra_subgraphs]) if self.options.include_subgraph else Subgraph()
+        self.watch.timings_ms["total"] = self.watch.total_ms()
+        return RetrieveResult(
+            hits=[with_citation_source(hit) for hit in rendered],
+            subgraph=subgraph,
+            timings_ms=self.watch.timings_ms,
+            degraded=self.degraded,
+            seeds=view.seeds,
+        )
 
 
 def branch_budget() -> float:
