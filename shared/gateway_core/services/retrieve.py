@@ -1,4 +1,4 @@
-"""Retrieval: dense search and the graph, in parallel, ranked together (DESIGN "Retrieval pipeline").
+"""Retrieval: dense search and the graph, in parallel, ranked together (the README's "Retrieval quality").
 
 Two branches start at once: (a) embed the query, then dense search for the
 candidates; (b) link the question to the entities it names (name-key index) and
@@ -20,7 +20,7 @@ links (or the graph is down), the hits are exactly the dense top-k. Preset
 `dense` skips the graph; preset `hybrid` is dense and lexical (BM25 over sparse
 vectors, see `lexical`) fused by reciprocal rank, without the graph.
 
-A failing branch degrades the answer and says so; only when both fail is the
+A failing or slow branch degrades the answer and says so; only when both fail is the
 request a 503.
 """
 

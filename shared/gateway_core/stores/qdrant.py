@@ -42,7 +42,6 @@ from .vectors import (
 
 UPSERT_BATCH = 256
 SCROLL_PAGE = 256
-INDEXED_FIELDS = ("doc_id", "tenant")
 
 _local_clients: SharedByFolder[AsyncQdrantClient] = SharedByFolder()
 
