@@ -200,6 +200,12 @@ async def test_expand_by_id_name_and_text_with_hops(graph_store, graph_tenant):
     assert (await graph_store.expand(graph_tenant)).nodes == []
 
 
+async def test_expand_by_an_id_a_merge_absorbed_answers_with_the_node_that_absorbed_it(graph_store, graph_tenant):
+    survivor = {"id": "company:nw", "type": "Company", "name": "Northwind", "props": {"merged_from": ["nw-2"]}}
+    await graph_store.upsert(graph_tenant, graph(nodes=[survivor]))
+    assert ids(await graph_store.expand(graph_tenant, ids=["nw-2"], max_hops=0)) == {"company:nw"}
+
+
 async def test_fan_out_and_limit_bound_the_expansion(graph_store, graph_tenant):
     spokes = [{"src": "hub", "dst": f"spoke:{i}", "type": "HAS"} for i in range(12)]
     rims = [{"src": f"spoke:{i}", "dst": f"rim:{i}", "type": "HAS"} for i in range(12)]

@@ -208,8 +208,7 @@ async def plan(graph: GraphStore, vectors: VectorStore, tenant: str, data: Graph
 
     all_keys = list(dict.fromkeys(k for ks in keys.values() for k in ks))
     linked = await graph.link(tenant, all_keys, limit=max(100, 20 * len(all_keys)), timeout=timeout) if all_keys else []
-    stored = await _nodes(graph, tenant, [*ids, *(name.id for name in linked)])
-    absorbed_by = await _absorbed(graph, vectors, tenant, [i for i in ids if i not in stored])
+    stored, absorbed_by = await _lookup(graph, tenant, [*ids, *(name.id for name in linked)])
     by_key: dict[str, list[str]] = {}
     for name in linked:
         by_key.setdefault(name.key, []).append(name.id)
@@ -321,27 +320,25 @@ def _absorb(result: Plan, tenant: str, chosen: _Target, node: Node, reason: str,
 
 
 async def _nodes(graph: GraphStore, tenant: str, ids: Sequence[str]) -> dict[str, SubgraphNode]:
+    return (await _lookup(graph, tenant, ids))[0]
+
+
+async def _lookup(graph: GraphStore, tenant: str, ids: Sequence[str]) -> tuple[dict[str, SubgraphNode], dict[str, str]]:
+    """The stored nodes with these ids, and each id a merge absorbed -> the node that absorbed it.
+
+    One indexed read: the store answers an absorbed id with its survivor (`merged_from`)."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
-        return {}
+        return {}, {}
     found = await graph.expand(tenant, ids=wanted, max_hops=0, limit=len(wanted), timeout=current_deadline().timeout())
-    return {node.id: node for node in found.nodes if node.id in set(wanted)}
-
-
-ABSORBED = """
-UNWIND $ids AS wanted
-MATCH (n:Entity)
-WHERE n.tenant = $tenant AND wanted IN coalesce(n.merged_from, [])
-RETURN wanted, n.id AS id
-"""
-
-
-async def _absorbed(graph: GraphStore, vectors: VectorStore, tenant: str, ids: Sequence[str]) -> dict[str, str]:
-    """Absorbed id -> the node that absorbed it (only asked when the tenant has merges at all)."""
-    if not ids or not await vectors.count(collections()[1], tenant=tenant, doc_id=MERGES_DOC):
-        return {}
-    rows = await graph.query(tenant, ABSORBED, {"ids": list(ids)}, limit=len(ids), timeout=current_deadline().timeout())
-    return {str(row["wanted"]): str(row["id"]) for row in rows}
+    stored = {node.id: node for node in found.nodes if node.id in set(wanted)}
+    absorbed = {
+        absorbed_id: node.id
+        for node in found.nodes
+        for absorbed_id in _strings(node.props.get(MERGED_FROM))
+        if absorbed_id in set(wanted) and absorbed_id not in stored
+    }
+    return stored, absorbed
 
 
 async def embed_names(result: Plan, names: Sequence[str]) -> None:
@@ -595,8 +592,8 @@ async def undo(tenant: str, merge: str) -> MergeRecord:
     absorbed, survivor = record.absorbed, record.survivor
     node = record.node
     others = {e[end] for f in facts.values() for e in f.get("edges") or [] for end in ("src", "dst")} - {absorbed}
-    mapping = await _absorbed(graph, vectors, tenant, sorted(others))
-    stored = (await _nodes(graph, tenant, [survivor])).get(survivor)
+    found, mapping = await _lookup(graph, tenant, [survivor, *sorted(others)])
+    stored = found.get(survivor)
     node_sources = list(dict.fromkeys([*record.sources, *(s for f in facts.values() for s in f.get("sources") or [])]))
     own = {k: v for k, v in (node.get("props") or {}).items() if k not in RESOLUTION_KEYS}
     own[DISTINCT_FROM] = [survivor]

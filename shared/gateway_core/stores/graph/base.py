@@ -173,7 +173,8 @@ class CypherGraphStore(ABC):
         limit: int = 200,
         timeout: float | None = None,
     ) -> Subgraph:
-        """Seeds by id, name/alias or names inside `text`; then up to 3 hops, bounded per node and in total."""
+        """Seeds by id (or an id a merge absorbed: its survivor), name/alias or names inside `text`; then up to 3
+        hops, bounded per node and in total."""
         check_tenant(tenant)
         names = [name for name in names if name]
         if not (ids or names or (text and text.strip())):
@@ -181,6 +182,12 @@ class CypherGraphStore(ABC):
         budget, limit, fan_out = Budget(timeout), max(1, limit), max(1, fan_out)
         keys = name_keys(names) + [span.key for span in question_spans(text or "")]
         seeds = await self._read(tenant, cypher.SEEDS_BY_ID, {"ids": list(ids), "limit": limit}, budget.left())
+        found = {row["id"] for row in seeds}
+        absorbed = [i for i in dict.fromkeys(ids) if i not in found]
+        if absorbed:  # ids a merge absorbed answer with the node that absorbed them
+            seeds += await self._read(
+                tenant, cypher.SEEDS_BY_MERGED_ID, {"ids": absorbed, "limit": limit}, budget.left()
+            )
         if keys:
             seeds += await self._read(
                 tenant, cypher.SEEDS_BY_KEY, {"keys": list(dict.fromkeys(keys)), "limit": limit}, budget.left()

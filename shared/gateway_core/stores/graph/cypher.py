@@ -59,6 +59,15 @@ RETURN n.id AS id, n.type AS type, properties(n) AS props
 LIMIT $limit
 """
 
+# An id a write-time merge absorbed (kept in the survivor's indexed `merged_from` list) answers with the survivor.
+SEEDS_BY_MERGED_ID = """
+UNWIND $ids AS wanted
+MATCH (n:Entity)
+WHERE wanted IN n.merged_from AND n.tenant = $tenant
+RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+LIMIT $limit
+"""
+
 SEEDS_BY_KEY = """
 UNWIND $keys AS key
 MATCH (n:Entity)

@@ -27,6 +27,7 @@ INDEXES = (
     "CREATE INDEX FOR (n:Entity) ON (n.id)",
     "CREATE INDEX FOR (n:Entity) ON (n.name)",
     "CREATE INDEX FOR (n:Entity) ON (n.name_keys)",
+    "CREATE INDEX FOR (n:Entity) ON (n.merged_from)",
 )
 # Relationships in a result name their endpoints by internal id; this maps them to entity ids.
 ENTITY_IDS = "MATCH (n) WHERE id(n) IN $keys RETURN id(n) AS key, n.id AS id"

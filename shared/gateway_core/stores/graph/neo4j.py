@@ -40,6 +40,7 @@ INDEXES = (
     "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)",
     "CREATE INDEX entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)",
     "CREATE INDEX entity_name_keys IF NOT EXISTS FOR (n:Entity) ON (n.name_keys)",
+    "CREATE INDEX entity_merged_from IF NOT EXISTS FOR (n:Entity) ON (n.merged_from)",
 )
 # Relationships in a result name their endpoints by element id; these map them to entity ids.
 ENTITY_IDS = (
