@@ -137,16 +137,24 @@ async def chat_completions(
     }
 
 
+def _chunk_event(
+    completion_id: str, created: int, model: str, delta: dict[str, Any], finish_reason: str | None, **extra: Any
+) -> str:
+    """One `chat.completion.chunk` as a server-sent event."""
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        **extra,
+    }
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
 def _sse(completion_id: str, created: int, model: str, text: str, finish: str) -> str:
     def chunk(delta: dict[str, Any], finish_reason: str | None) -> str:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        }
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+        return _chunk_event(completion_id, created, model, delta, finish_reason)
 
     return (
         chunk({"role": "assistant", "content": ""}, None)
@@ -190,15 +198,7 @@ async def _rag_chunks(
     events: AsyncIterator[answer_service.Delta | answer_service.Done], completion_id: str, created: int, model: str
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
-        payload = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-            **extra,
-        }
-        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+        return _chunk_event(completion_id, created, model, delta, finish_reason, **extra)
 
     yield chunk({"role": "assistant", "content": ""})
     async for event in events:
