@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from gateway_core.models.graph import Edge
-from gateway_core.services.resolution import canonical_edges, canonical_relation, compatible, same_numbers
+from gateway_core.services.resolution import (
+    canonical_edges,
+    canonical_relation,
+    compatible,
+    same_numbers,
+    same_words,
+)
 
 
 @pytest.mark.parametrize("kind", ["works_at", "worksAt", "Works_At", "WORKS__AT", "WorksAt", "_works_at_"])
@@ -48,3 +54,11 @@ def test_names_with_other_numbers_are_never_similar_enough():
 
 def test_names_with_the_same_numbers_may_be_merged():
     assert same_numbers("Apollo 11 mission", "Apollo-11")
+
+
+def test_a_plural_an_article_or_an_added_qualifier_keeps_the_same_words():
+    assert same_words("Waterfalls", "the waterfall") and same_words("Toronto, Ontario, Canada", "Toronto, Ontario")
+
+
+def test_a_different_word_is_another_name():
+    assert not same_words("American Basketball Association", "National Basketball Association")

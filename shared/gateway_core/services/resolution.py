@@ -21,8 +21,11 @@ against what is stored, then writes it through the graph store:
 4. **Similarity** (conservative): a new node still unresolved is compared with the dense index of
    stored entity names (`<QDRANT_COLLECTION>_entities`, tenant-scoped); it merges into the nearest
    entity of the same type when the cosine of their name embeddings is at least
-   `ENTITY_MERGE_MIN_SIMILARITY` (0.98) and the numbers in both names are the same (1990 is not
-   1991, Windows 7 is not Windows 8).
+   `ENTITY_MERGE_MIN_SIMILARITY` (0.98), the numbers in both names are the same (1990 is not
+   1991, Windows 7 is not Windows 8) and one name's words are all among the other's, plurals and
+   `the`/`a`/`an`/`of` aside (`same_words`: Kim Jong-hyun is not Kim Jong-un, though their
+   embeddings are 0.98 close). It catches spelling variants (plurals, word order, an added
+   qualifier), never translations: those need an alias.
 
 Every merge (steps 3 and 4) is recorded in `<QDRANT_COLLECTION>_merges` (tenant-scoped): who
 absorbed whom, why (the shared key or the cosine), the absorbed node as it arrived, the aliases it
@@ -177,6 +180,25 @@ def compatible(a: str, b: str) -> bool:
 
 def same_numbers(a: str, b: str) -> bool:
     return _DIGITS.findall(a) == _DIGITS.findall(b)
+
+
+_FILLER_WORDS = frozenset({"the", "a", "an", "of"})
+
+
+def _words(name: str) -> set[str]:
+    """A name's key words, `the`/`a`/`an`/`of` left out and a plural `s` dropped."""
+    words = set(name_key(name).split()) - _FILLER_WORDS
+    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words}
+
+
+def same_words(a: str, b: str) -> bool:
+    """Whether one name's words are all in the other's (plural, order, articles and added qualifiers aside).
+
+    Waterfalls / the waterfall, Toronto, Ontario / Toronto, Ontario, Canada pass; Kim Jong-hyun / Kim Jong-un,
+    American / National Basketball Association, 12 December / 12 August 1986 do not, however close their
+    embeddings (all above 0.98 with multilingual-e5-small)."""
+    left, right = _words(a), _words(b)
+    return bool(left and right) and (left <= right or right <= left)
 
 
 def _snapshot(node: Node) -> dict[str, Any]:
@@ -371,7 +393,8 @@ async def _similar(
         for hit in hits:
             other, kind = str(hit.payload.get("entity_id")), str(hit.payload.get("type"))
             text = str(hit.payload.get("name") or "")
-            if hit.score >= threshold and kind == node.type and same_numbers(name, text) and other != node.id:
+            similar = hit.score >= threshold and same_numbers(name, text) and same_words(name, text)
+            if similar and kind == node.type and other != node.id:
                 found[node.id] = (other, hit.score)
                 break
     alive = await _nodes(graph, tenant, [other for other, _ in found.values() if other not in stored])
