@@ -429,3 +429,13 @@ async def test_a_slow_query_is_stopped_at_the_timeout(falkordb_server, graph_ten
         )
     assert time.monotonic() - started < 1
     await store.close()
+
+
+async def test_the_row_limit_stops_the_query_in_the_database(falkordb_server, graph_tenant):
+    """200 entities: their triple product is 8 million rows, far past the budget unless the database stops at 5."""
+    store = FalkorDBGraphStore(falkordb_server.url)
+    nodes = [{"id": f"n{i}", "type": "Thing", "name": f"thing {i}"} for i in range(200)]
+    await store.upsert(graph_tenant, GraphData.model_validate({"nodes": nodes}))
+    rows = await store.query(graph_tenant, "MATCH (a), (b), (c) RETURN a.id AS a", limit=5, timeout=2.0)
+    assert len(rows) == 5
+    await store.close()

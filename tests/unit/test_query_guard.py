@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway_core.errors import BadRequest
-from gateway_core.stores.graph.identifiers import assert_read_only
+from gateway_core.stores.graph.identifiers import assert_read_only, with_row_limit
 
 REFUSED = [
     "MATCH (n) RETURN n // it's fine\nCREATE (m)",  # an apostrophe in a comment does not open a string
@@ -40,3 +40,29 @@ def test_refused(cypher):
 @pytest.mark.parametrize("cypher", ALLOWED)
 def test_allowed(cypher):
     assert_read_only(cypher)
+
+
+@pytest.mark.parametrize(
+    ("cypher", "bounded"),
+    [
+        ("MATCH (n) RETURN n", "MATCH (n) RETURN n\nLIMIT 10"),
+        ("MATCH (n) RETURN n ORDER BY n.name", "MATCH (n) RETURN n ORDER BY n.name\nLIMIT 10"),
+        ("MATCH (n) WITH n LIMIT 3 RETURN n.limit", "MATCH (n) WITH n LIMIT 3 RETURN n.limit\nLIMIT 10"),
+        ("MATCH (n) RETURN n // a comment", "MATCH (n) RETURN n // a comment\nLIMIT 10"),
+    ],
+)
+def test_a_query_ending_in_return_gets_the_row_limit(cypher, bounded):
+    assert with_row_limit(cypher, 10) == bounded
+
+
+@pytest.mark.parametrize(
+    "cypher",
+    [
+        "MATCH (n) RETURN n LIMIT 5",  # the caller's own limit stands
+        "MATCH (a) RETURN a.id AS x UNION MATCH (b) RETURN b.id AS x",  # a LIMIT would bound one part only
+        "CALL db.labels()",  # no RETURN to bound
+        "MATCH (n) RETURN 'LIMIT' AS s LIMIT 2",
+    ],
+)
+def test_other_queries_are_left_as_written(cypher):
+    assert with_row_limit(cypher, 10) == cypher

@@ -18,7 +18,7 @@ from ...redaction import redact_url
 from ...upstream import external_call
 from .base import Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
 from .cypher import json_safe, leaves, visible_props
-from .identifiers import check_tenant
+from .identifiers import check_tenant, with_row_limit
 
 T = TypeVar("T")
 
@@ -155,7 +155,7 @@ class FalkorDBGraphStore(CypherGraphStore):
         params = self._checked_query(tenant, cypher, params)
         budget = Budget(timeout)
         try:
-            result = await self._ro_query(tenant, cypher, params, budget.left())
+            result = await self._ro_query(tenant, with_row_limit(cypher, limit), params, budget.left())
         except GraphQueryError as exc:  # a syntax error or a refused write is the caller's query
             raise BadRequest(exc.message) from exc
         header = _header(result)

@@ -103,6 +103,23 @@ def assert_read_only(cypher: str) -> None:
             )
 
 
+# Clause keywords (not property, parameter or label names: those follow `.`, `$` or `:`).
+_CLAUSE = re.compile(
+    r"(?<![.$:\w])\b(MATCH|OPTIONAL|WITH|UNWIND|WHERE|RETURN|CALL|UNION|LIMIT|SKIP|ORDER)\b", re.IGNORECASE
+)
+
+
+def with_row_limit(cypher: str, limit: int) -> str:
+    """The query with `LIMIT limit` added when it ends in a RETURN that has none, so the database stops
+    there instead of producing every row for us to cut. Anything else (UNION, a final LIMIT, a bare
+    CALL) is left as it is and cut after fetching."""
+    clauses = [match.group(1).upper() for match in _CLAUSE.finditer(code_only(cypher))]
+    ends_in_return = clauses and clauses[-1] in ("RETURN", "ORDER", "SKIP") and "RETURN" in clauses
+    if not ends_in_return or "UNION" in clauses or "LIMIT" in clauses[clauses.index("RETURN") :]:
+        return cypher
+    return f"{cypher}\nLIMIT {int(limit)}"
+
+
 def mentions_parameter(cypher: str, name: str) -> bool:
     """Whether the query's code (not a comment or string) uses `$name`."""
     return re.search(rf"\${re.escape(name)}\b", code_only(cypher)) is not None
