@@ -7,6 +7,7 @@ import time
 import pytest
 
 from infra.local.lambda_events import http_event
+from tests.fixtures.environment import reconfigure
 from tests.handlers import invoke
 
 ACME = "test-key-acme"
@@ -16,6 +17,7 @@ ACME = "test-key-acme"
 def graph(falkordb_server, monkeypatch):
     monkeypatch.setenv("FALKORDB_URL", falkordb_server.url)
     monkeypatch.setenv("GRAPH_NAME", f"kg{time.monotonic_ns()}")
+    monkeypatch.setenv("ENTITY_SIMILARITY_MERGE", "true")
 
 
 def call(method: str, path: str, body: object = None) -> dict:
@@ -112,6 +114,13 @@ def test_a_similarity_merge_is_recorded(graph):
     assert [(m["absorbed"], m["survivor"], m["reason"], m["state"]) for m in merges] == [
         ("nw-full", "nw-inc", "similarity", "active")
     ]
+
+
+def test_the_similarity_merge_is_off_by_default(graph, monkeypatch):
+    monkeypatch.delenv("ENTITY_SIMILARITY_MERGE")
+    reconfigure(monkeypatch)
+    similar_pair()
+    assert call("GET", "/graph/merges")["merges"] == []
 
 
 def test_different_types_are_not_merged_by_similarity(graph):

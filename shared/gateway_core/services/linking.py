@@ -10,16 +10,33 @@ for a common noun: in cased scripts, a piece of the question written all in
 lower case ("the state where", "the director of") names a kind of thing, not
 one thing. (HippoRAG asks an LLM for the question's named entities; case is
 the signal available without one.) Scripts without case (CJK) are not lowered.
+
+Dense linking, for paraphrases and translations no alias names (`北風熱能` for
+`Northwind Thermal`), only when no key matched at all: the pieces of the
+question that look like names (runs of capitalized words; CJK runs cut at
+common function characters) are embedded as names and looked up in the
+tenant's entity name index (`<QDRANT_COLLECTION>_entities`, filled at write time by `resolution`).
+The nearest entity becomes a seed when the cosine is at least
+`DENSE_LINK_MIN_SIMILARITY` (0.87); its score is that similarity's share above the
+threshold times its specificity, times `DENSE_LINK_WEIGHT`, so a dense seed
+counts less than a name the question writes out. Off by default (`DENSE_LINKING`):
+with multilingual-e5-small no threshold separates right translations from wrong names.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .. import dependencies
+from ..clients.embeddings import get_embedder
+from ..observability import logger
+from ..settings import get_settings
 from ..stores.graph.base import GraphStore, LinkedName
-from ..stores.graph.names import Span, question_spans, surface_words
+from ..stores.graph.names import CJK, Span, name_key, question_spans, surface_words
+from .resolution import collections
 
 MIN_KEY_CHARS = 2  # a one-letter "name" is never worth a seed
 COMMON_NOUN_WEIGHT = 0.1  # a lower-case match counts this much of a written-as-a-name one
@@ -79,4 +96,67 @@ async def link(
     if not spans:
         return []
     found = await graph.link(tenant, [span.key for span in spans], limit=limit, timeout=timeout)
-    return seeds_from(spans, found, surface_words(question))
+    seeds = seeds_from(spans, found, surface_words(question))
+    if seeds or not get_settings().dense_linking:
+        return seeds
+    try:
+        return await dense_seeds(graph, tenant, name_pieces(question), set(), timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - a question that links nothing is answered by dense retrieval
+        logger.warning("dense linking failed", extra={"reason": str(exc)[:300]})
+        return []
+
+
+DENSE_LINK_WEIGHT = 0.5
+MAX_PIECES = 6
+# Characters that join words in Chinese questions rather than belong to names (particles, question words).
+CJK_FUNCTION_CHARS = re.compile(r"[的是在和與与了嗎吗誰谁哪裡里什麼么為为何有於于及或被把從从到由對对之]+")
+NAME_WORD = re.compile(r"[\w'’]*[A-Z0-9][\w'’]*")
+
+
+def name_pieces(question: str) -> list[str]:
+    """Pieces of the question that may be names: runs of capitalized words, CJK runs cut at function characters."""
+    pieces: list[str] = []
+    run: list[str] = []
+    words = re.findall(r"[^\W_]+(?:['’][^\W_]+)?", CJK.sub(" ", question))
+    for position, word in enumerate([*words, ""]):
+        if word and NAME_WORD.fullmatch(word):
+            run.append(word)
+            continue
+        # A lone first word is capitalized as the sentence's start ("What", "Who"); digits alone are no name.
+        lone_first = len(run) == 1 and position == 1
+        if run and not lone_first and any(ch.isalpha() for ch in "".join(run)):
+            pieces.append(" ".join(run))
+        run = []
+    for chars in CJK.findall(question):
+        pieces += [piece for piece in CJK_FUNCTION_CHARS.split(chars) if len(piece) >= MIN_KEY_CHARS]
+    return list(dict.fromkeys(pieces))[:MAX_PIECES]
+
+
+async def dense_seeds(
+    graph: GraphStore, tenant: str, pieces: Sequence[str], known: set[str], *, timeout: float | None = None
+) -> list[Seed]:
+    """The nearest stored entity name of each piece, when close enough (see the module's docstring)."""
+    if not pieces:
+        return []
+    vectors = await get_embedder().embed_passages(list(pieces))
+    store, index = dependencies.vector_store(), collections()[0]
+    threshold = get_settings().dense_link_min_similarity  # e5-small: 北風熱能 / Northwind Thermal 0.879
+    best: dict[str, tuple[float, str, str]] = {}  # entity id -> (similarity, name, piece)
+    for piece, vector in zip(pieces, vectors, strict=True):
+        hits = await store.search(index, vector, tenant=tenant, top_k=1, timeout=timeout)
+        for hit in hits:
+            entity = str(hit.payload.get("entity_id") or "")
+            close = hit.score >= threshold and entity and entity not in known
+            if close and (entity not in best or best[entity][0] < hit.score):
+                best[entity] = (hit.score, str(hit.payload.get("name") or entity), piece)
+    if not best:
+        return []
+    found = await graph.link(tenant, [name_key(name) for _, name, _ in best.values()], timeout=timeout)
+    mentions = {name.id: name.mentions for name in found}
+    share = 1.0 - threshold
+    return [
+        Seed(entity, name, name_key(piece), DENSE_LINK_WEIGHT * (score - threshold + 0.01) / share
+             * specificity(mentions.get(entity, 1)))
+        for entity, (score, name, piece) in best.items()
+        if entity in mentions
+    ]  # fmt: skip
