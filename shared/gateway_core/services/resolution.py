@@ -26,7 +26,7 @@ against what is stored, then writes it through the graph store:
    `the`/`a`/`an`/`of` aside (`same_words`: Kim Jong-hyun is not Kim Jong-un, though their
    embeddings are 0.98 close). It catches spelling variants (plurals, word order, an added
    qualifier), never translations: those need an alias. Off by default: on the benchmark sample its
-   29 merges (mostly right: `EFTA` variants, plurals) cost 1.0 point of recall@5 and 2.0 of
+   merges (a few dozen, mostly right: `EFTA` variants, plurals) cost 1.0 point of recall@5 and 2.0 of
    recall@2, as merged nodes pull the ranking walk toward passages that mention them.
 
 Every merge (steps 3 and 4) is recorded in `<QDRANT_COLLECTION>_merges` (tenant-scoped): who
