@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     # (New York / New York City: 0.966), so 0.98 only merges spelling variants. Off by default: on the
     # benchmark its (mostly right) merges cost 1.0 recall@5 and 2.0 recall@2 (README, Retrieval quality).
     entity_similarity_merge: bool = False
+    # The entity name index (<QDRANT_COLLECTION>_entities) is filled at write time when this, the similarity
+    # merge or dense linking is on: set it ahead of turning them on, or entities written before are missed.
+    entity_name_index: bool = False
     entity_merge_min_similarity: float = Field(default=0.98, gt=0, le=1.0)
     # When no name key matches, /retrieve links the question's name-like pieces through the entity name
     # index (paraphrases, translations) at this name cosine. Off: with multilingual-e5-small a wrong name

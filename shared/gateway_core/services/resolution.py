@@ -43,9 +43,10 @@ added and the facts written for the absorbed id (then and in later writes that n
   name index keeps the absorbed name's key, so a question naming it links both nodes.
 
 After each write, the names and aliases of the entities it created or renamed are embedded into
-the entity name index (also while the similarity merge and dense linking are off, so turning them
-on finds the entities written before). Resolution costs one name-key and one id lookup per write,
-one embedding per new name, and with the similarity merge one nearest-name search per new entity.
+the entity name index, when it has a reader (the similarity merge, dense linking) or
+`ENTITY_NAME_INDEX=true` asks for it ahead of them. Resolution costs one name-key and one id lookup
+per write; with the index, one embedding per new name; with the similarity merge, one nearest-name
+search per new entity.
 """
 
 from __future__ import annotations
@@ -524,12 +525,18 @@ def _facts_points(result: Plan, sources: Sequence[str]) -> list[tuple[str, dict[
     return points
 
 
+def name_index_on() -> bool:
+    """Whether writes fill the entity name index: asked for, or one of its readers is on."""
+    settings = get_settings()
+    return settings.entity_name_index or settings.entity_similarity_merge or settings.dense_linking
+
+
 async def index_names(vectors: VectorStore, tenant: str, result: Plan) -> None:
     """The names and aliases of the entities this write created or renamed, into the entity name index."""
     from ..stores.vectors import VectorPoint
 
     texts = [text for names in result.names.values() for text in names]
-    if not texts:
+    if not texts or not name_index_on():
         return
     await embed_names(result, texts)
     name = collections()[0]
