@@ -183,3 +183,19 @@ def test_an_undone_merge_is_not_made_again_by_a_later_write(graph):
 def test_undoing_an_unknown_merge_is_404(graph):
     response = invoke("extract", http_event("DELETE", "/graph/merges/nope", None, api_key=ACME))
     assert response.status == 404, response.text
+
+
+def test_a_passage_citing_an_absorbed_id_reaches_the_node_that_absorbed_it(graph):
+    upsert([{"id": "nw", "type": "Company", "name": "Northwind Thermal"}])
+    upsert([{"id": "northwind", "type": "Company", "name": "Northwind Thermal"}], source="doc#1")
+    chunk = {
+        "doc_id": "doc",
+        "chunk_id": "doc#1",
+        "text": "The heat pump maker opened a plant.",
+        "entity_ids": ["northwind"],
+    }
+    response = invoke("retrieve", http_event("POST", "/index/chunks", {"chunks": [chunk]}, api_key=ACME))
+    assert response.status == 200, response.text
+    body = {"query": "Which heat pump maker opened a plant?", "expand_hits": True, "max_hops": 1}
+    response = invoke("retrieve", http_event("POST", "/retrieve", body, api_key=ACME))
+    assert [node["id"] for node in response.json()["subgraph"]["nodes"]] == ["nw"]
