@@ -199,3 +199,15 @@ def test_a_passage_citing_an_absorbed_id_reaches_the_node_that_absorbed_it(graph
     body = {"query": "Which heat pump maker opened a plant?", "expand_hits": True, "max_hops": 1}
     response = invoke("retrieve", http_event("POST", "/retrieve", body, api_key=ACME))
     assert [node["id"] for node in response.json()["subgraph"]["nodes"]] == ["nw"]
+
+
+def test_undo_does_not_bring_back_what_a_deleted_document_stated(graph):
+    chunk = {"doc_id": "gone", "chunk_id": "gone#0", "text": "Ann works at Northwind Thermal Systems."}
+    response = invoke("retrieve", http_event("POST", "/index/chunks", {"chunks": [chunk]}, api_key=ACME))
+    assert response.status == 200, response.text
+    upsert([{"id": "nw-inc", "type": "Company", "name": "Northwind Thermal System"}], source="keep#0")
+    upsert([{"id": "nw-full", "type": "Company", "name": "Northwind Thermal Systems"}], source="gone#0")
+    response = invoke("retrieve", http_event("DELETE", "/documents/gone", None, api_key=ACME))
+    assert response.status == 200, response.text
+    undo_the_merge()
+    assert ids() == ["nw-inc"]

@@ -35,7 +35,9 @@ added and the facts written for the absorbed id (then and in later writes that n
 `merges` lists them (`GET /graph/merges`); `undo` (`DELETE /graph/merges/{id}`) means precisely:
 
 - the absorbed id is its own node again, with the name, type, properties and sources it arrived
-  with, and every fact recorded for it, re-written with the absorbed id as their endpoint;
+  with, and every fact recorded for it, re-written with the absorbed id as their endpoint; sources
+  removed since (a deleted document's chunks, no longer on the survivor) are left out, and what
+  only they stated is not brought back;
 - the survivor no longer answers to that id (`merged_from`) and loses the aliases the merge
   added; both nodes list each other in `distinct_from`, so no later write merges them again;
 - what stays: the survivor keeps the copies of those facts and the sources they brought (the store
@@ -628,26 +630,35 @@ async def undo(tenant: str, merge: str) -> MergeRecord:
     others = {e[end] for f in facts.values() for e in f.get("edges") or [] for end in ("src", "dst")} - {absorbed}
     found, mapping = await _lookup(graph, tenant, [survivor, *sorted(others)])
     stored = found.get(survivor)
-    node_sources = list(dict.fromkeys([*record.sources, *(s for f in facts.values() for s in f.get("sources") or [])]))
+    # Sources deleted since (their document removed) are stripped from the survivor: what only they stated
+    # is not brought back.
+    live = set(_strings(stored.props.get("sources"))) if stored is not None else set()
+
+    def alive(sources: Any) -> list[str]:
+        return [source for source in _strings(sources) if source in live]
+
+    every = list(dict.fromkeys([*record.sources, *(s for f in facts.values() for s in _strings(f.get("sources")))]))
     own = {k: v for k, v in (node.get("props") or {}).items() if k not in RESOLUTION_KEYS}
     own[DISTINCT_FROM] = [survivor]
-    restored = _node(absorbed, str(node.get("type") or GENERIC_TYPE), node.get("name"), own)
-    await graph.upsert(
-        tenant, GraphData.model_construct(nodes=[restored], edges=[]), sources=node_sources, timeout=timeout()
-    )
+    if not every or alive(every):
+        restored = _node(absorbed, str(node.get("type") or GENERIC_TYPE), node.get("name"), own)
+        batch = GraphData.model_construct(nodes=[restored], edges=[])
+        await graph.upsert(tenant, batch, sources=alive(every), timeout=timeout())
     for fact in facts.values():
+        if _strings(fact.get("sources")) and not alive(fact.get("sources")):
+            continue
         edges = [
             _edge(
                 e["src"] if e["src"] == absorbed else mapping.get(e["src"], e["src"]),
                 e["dst"] if e["dst"] == absorbed else mapping.get(e["dst"], e["dst"]),
                 e["type"],
                 e.get("props") or {},
-                e.get("sources") or [],
+                alive(e.get("sources")),
             )
             for e in fact.get("edges") or []
         ]
         batch = GraphData.model_construct(nodes=[], edges=edges)
-        await graph.upsert(tenant, batch, sources=fact.get("sources") or [], timeout=timeout())
+        await graph.upsert(tenant, batch, sources=alive(fact.get("sources")), timeout=timeout())
     if stored is not None:
         kept = {k: v for k, v in stored.props.items() if k in (MERGED_FROM, DISTINCT_FROM, ALIASES)}
         props = {
