@@ -39,7 +39,13 @@ VECTOR_CODE = (
     "shared/gateway_core/stores/qdrant.py",
     "shared/gateway_core/stores/qdrant_edge.py",
 )
-GRAPH_CODE = ("infra/eval/data.py", "shared/gateway_core/stores/graph")
+GRAPH_CODE = (
+    "infra/eval/data.py",
+    "shared/gateway_core/stores/graph",
+    "shared/gateway_core/models/graph.py",
+    "shared/gateway_core/services/graph.py",
+    "shared/gateway_core/services/resolution.py",
+)
 TENANT, KEY = "eval", "eval-key"
 CHUNK_BATCH = 64
 TOP_K = 5
@@ -219,7 +225,9 @@ def run(data_path: Path, out: Path, say: Callable[[str], None] = print) -> int:
     from infra.local.invoke import execution_environment
 
     sample = data.load(data_path)
-    vectors, graph = cache_folder("vectors", sample, VECTOR_CODE), cache_folder("graph", sample, GRAPH_CODE)
+    # Resolution keeps its entity names and merges in the vector folder: a new graph needs fresh vectors too.
+    vectors = cache_folder("vectors", sample, VECTOR_CODE + GRAPH_CODE)
+    graph = cache_folder("graph", sample, GRAPH_CODE)
     say(f"Benchmark: {len(sample.questions)} questions, {len(sample.passages)} passages; indexes in {CACHE}")
     with ExitStack() as stack:
         fill_vectors, fill_graph = needs_filling(vectors), needs_filling(graph)
