@@ -121,20 +121,7 @@ class QdrantVectorStore:
             return []
         if len(vector) != dim:
             raise dimension_mismatch(name, existing=dim, requested=len(vector))
-        try:
-            async with self._call(timeout) as client:
-                response = await client.query_points(
-                    name,
-                    query=[float(x) for x in vector],
-                    query_filter=_filter(conditions),
-                    limit=top_k,
-                    with_payload=True,
-                    with_vectors=False,
-                    timeout=math.ceil(timeout or self._timeout),
-                )
-        except _CollectionMissing:
-            return []
-        return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
+        return await self._query(name, [float(x) for x in vector], None, conditions, top_k, timeout)
 
     async def search_lexical(
         self,
@@ -149,12 +136,18 @@ class QdrantVectorStore:
         conditions = scope(tenant, filter=filter)
         if top_k <= 0 or not terms or await self._dim(name, timeout) is None or not self._lexical.get(name):
             return []
+        return await self._query(name, _sparse(terms), LEXICAL, conditions, top_k, timeout)
+
+    async def _query(
+        self, name: str, query: Any, using: str | None, conditions: Any, top_k: int, timeout: float | None
+    ) -> list[VectorHit]:
+        """One scoped query (dense, or the named sparse vector); a missing collection holds nothing."""
         try:
             async with self._call(timeout) as client:
                 response = await client.query_points(
                     name,
-                    query=_sparse(terms),
-                    using=LEXICAL,
+                    query=query,
+                    using=using,
                     query_filter=_filter(conditions),
                     limit=top_k,
                     with_payload=True,
