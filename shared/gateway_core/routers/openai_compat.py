@@ -124,16 +124,31 @@ async def chat_completions(
             media_type="text/event-stream",
             headers={"cache-control": "no-cache"},
         )
+    return _completion_body(
+        completion_id, created, body.model, completion.text, finish, completion.usage, completion.provider
+    )
+
+
+def _completion_body(
+    completion_id: str,
+    created: int,
+    model: str,
+    text: str,
+    finish: str,
+    usage: dict[str, Any] | None,
+    provider: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One `chat.completion` in OpenAI's shape."""
     return {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
-        "model": body.model,
-        "choices": [
-            {"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": completion.text}}
-        ],
-        "usage": completion.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "system_fingerprint": completion.provider,
+        "model": model,
+        "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}],
+        "usage": usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "system_fingerprint": provider,
+        **extra,
     }
 
 
@@ -175,23 +190,18 @@ async def rag_completion(body: ChatCompletionRequest, tenant: str) -> dict[str, 
         chunks = _rag_chunks(answer_service.answer_events(prepared), completion_id, created, body.model)
         return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
     result = await answer_service.answer(prepared)
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": created,
-        "model": body.model,
-        "choices": [
-            {
-                "index": 0,
-                "finish_reason": "stop",
-                "message": {"role": "assistant", "content": result.answer + _sources(result.citations)},
-            }
-        ],
-        "usage": result.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        "system_fingerprint": result.provider,
-        "citations": result.citations,
-        "degraded": result.degraded,
-    }
+    text = result.answer + _sources(result.citations)
+    return _completion_body(
+        completion_id,
+        created,
+        body.model,
+        text,
+        "stop",
+        result.usage,
+        result.provider,
+        citations=result.citations,
+        degraded=result.degraded,
+    )
 
 
 async def _rag_chunks(
