@@ -185,15 +185,7 @@ class QdrantEdgeVectorStore:
         dim = self._open().dims[name]
         if len(vector) != dim:
             raise dimension_mismatch(name, existing=dim, requested=len(vector))
-        request = edge.QueryRequest(
-            limit=top_k,
-            query=edge.Query.Nearest([float(x) for x in vector]),
-            filter=_filter(conditions),
-            with_payload=True,
-            with_vector=False,
-        )
-        points = await self._run(shard.query, request, timeout=timeout)
-        return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in points]
+        return await self._query(shard, edge.Query.Nearest([float(x) for x in vector]), conditions, top_k, timeout)
 
     async def search_lexical(
         self,
@@ -209,12 +201,15 @@ class QdrantEdgeVectorStore:
         shard = await self._shard(name, timeout)
         if shard is None or top_k <= 0 or not terms or not self._open().lexical.get(name, False):
             return []
+        query = edge.Query.Nearest(_sparse(terms), using=LEXICAL)
+        return await self._query(shard, query, conditions, top_k, timeout)
+
+    async def _query(
+        self, shard: edge.EdgeShard, query: Any, conditions: Any, top_k: int, timeout: float | None
+    ) -> list[VectorHit]:
+        """One scoped query on a shard (dense, or the named sparse vector)."""
         request = edge.QueryRequest(
-            limit=top_k,
-            query=edge.Query.Nearest(_sparse(terms), using=LEXICAL),
-            filter=_filter(conditions),
-            with_payload=True,
-            with_vector=False,
+            limit=top_k, query=query, filter=_filter(conditions), with_payload=True, with_vector=False
         )
         points = await self._run(shard.query, request, timeout=timeout)
         return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in points]
