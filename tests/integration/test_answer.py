@@ -224,3 +224,14 @@ def test_a_stream_whose_llm_fails_ends_with_the_passages_and_degraded(llm):
     llm.set_default("alpha", Error(500))
     events = sse_events(call({"query": "Who founded Northwind Thermal?", "stream": True}).text)
     assert "founded in 2011" in events[0]["delta"] and events[-1]["degraded"][-1].startswith("llm: Provider 'alpha'")
+
+
+def test_the_streams_last_event_carries_the_graph_facts_retrieved(llm, with_graph):
+    index(DOC_EN)
+    llm.script("alpha", Reply("Lin Xiaoming founded it [1]."))
+    done = sse_events(call({"query": "Who founded Northwind Thermal?", "stream": True}).text)[-1]
+    assert done["done"] is True
+    edges = [(e["src"], e["type"], e["dst"], e["props"]["sources"]) for e in done["subgraph"]["edges"]]
+    assert ("person:lin-xiaoming", "FOUNDED", "company:northwind", ["handbook.md#0"]) in edges
+    names = {node["id"]: node["props"]["name"] for node in done["subgraph"]["nodes"]}
+    assert names["person:lin-xiaoming"] == "Lin Xiaoming"

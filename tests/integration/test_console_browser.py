@@ -196,6 +196,7 @@ def test_ask_streams_a_cited_answer_and_opens_the_citation(console):
     wait_until(console.page, "() => document.querySelectorAll('#facts li:not(.hint)').length > 0")
     facts = console.page.locator("#facts").inner_text()
     assert "Lin Xiaoming FOUNDED Northwind Thermal" in facts
+    assert not [url for url in console.requests if url.endswith("/retrieve")]  # the facts came with the answer
     assert "total" in console.page.locator("#answer-meta").inner_text()
     console.screenshot("console-ask")
     console.assert_only_local()

@@ -263,18 +263,13 @@
     });
   }
 
-  async function loadFacts(query) {
+  function renderFacts(subgraph) {
+    // The graph facts the answer was given: the stream's last event carries them (no second retrieval).
     var list = $("facts");
-    try {
-      var result = await api("retrieve", { body: { query: query, include_subgraph: true } });
-      clear(list);
-      var lines = factLines(result.subgraph || {});
-      lines.forEach(function (line) { list.appendChild(el("li", { text: line })); });
-      if (!lines.length) { list.appendChild(el("li", { className: "hint", text: "No graph facts for this question." })); }
-    } catch (failure) {
-      clear(list);
-      list.appendChild(el("li", { className: "hint", text: "Graph facts unavailable: " + describe(failure) }));
-    }
+    clear(list);
+    var lines = factLines(subgraph || {});
+    lines.forEach(function (line) { list.appendChild(el("li", { text: line })); });
+    if (!lines.length) { list.appendChild(el("li", { className: "hint", text: "No graph facts for this question." })); }
   }
 
   async function ask(event) {
@@ -297,8 +292,7 @@
     $("passage").appendChild(hint("Select a [n] marker to read the passage it cites."));
     var facts = $("facts");
     clear(facts);
-    facts.appendChild(el("li", { className: "hint", text: "Loading…" }));
-    var factsDone = loadFacts(query);
+    facts.appendChild(el("li", { className: "hint", text: "They arrive with the answer." }));
     try {
       var response = await api("answer", { body: { query: query, stream: true }, raw: true });
       await readEvents(response);
@@ -309,7 +303,6 @@
     } finally {
       box.setAttribute("aria-busy", "false");
       $("ask-button").disabled = false;
-      await factsDone;
     }
   }
 
@@ -354,6 +347,7 @@
     if (payload.done) {
       if (!state.answerText) { state.answerText = payload.answer || ""; renderAnswer(); }
       renderCitations(payload.citations);
+      renderFacts(payload.subgraph);
       renderMeta(payload);
       $("answer").classList.add("complete");
       return true;

@@ -1,7 +1,8 @@
 """POST /answer: a grounded answer with citations, at once or as server-sent events.
 
 With `stream: true` the answer is `text/event-stream`: one `data: {"delta": ...}`
-per piece of text as the provider sends it, then `data: {"done": true, ...}`.
+per piece of text as the provider sends it, then `data: {"done": true, ...}` with the
+citations and the graph facts retrieved (`subgraph`, as `/retrieve` returns it).
 Behind API Gateway + Mangum the body is buffered (the events arrive together);
 a Lambda function URL with response streaming, or the local server, streams.
 """
@@ -109,6 +110,7 @@ async def _sse(events: AsyncIterator[answer_service.Delta | answer_service.Done]
                 {
                     "done": True,
                     "citations": result.citations,
+                    "subgraph": result.subgraph.model_dump(mode="json"),
                     "timings_ms": result.timings_ms,
                     "degraded": result.degraded,
                     "question": result.question,
