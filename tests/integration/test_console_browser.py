@@ -253,6 +253,28 @@ def test_the_graph_view_draws_an_entitys_neighbours_and_explains_nodes_and_edges
     console.assert_only_local()
 
 
+def test_an_entity_id_a_merge_absorbed_opens_the_survivor_in_the_graph_view(console):
+    duplicate = {"id": "company:northwind-thermal", "type": "Company", "name": "Northwind Thermal"}
+    upsert = httpx.post(
+        f"{console.base}/graph/upsert",
+        json={"data": {"nodes": [duplicate], "edges": []}, "sources": ["handbook.md#0"]},
+        headers={"x-api-key": KEY},
+        timeout=30,
+    )
+    assert upsert.status_code == 200, upsert.text
+    console.open("graph/company%3Anorthwind-thermal")  # a link to the absorbed id
+    console.enter_key()
+    console.key_accepted()
+    wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")
+    assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood of Northwind Thermal"
+    note = console.page.locator("#graph-note").inner_text()
+    assert "company:northwind-thermal" in note and "merged into Northwind Thermal (c:nw)" in note
+    assert console.page.locator("#details .subject").inner_text() == "Northwind Thermal"
+    assert console.page.evaluate("location.hash") == "#graph/c%3Anw"
+    assert not console.page.get_by_role("alert").is_visible()
+    console.assert_only_local()
+
+
 def test_the_documents_view_lists_status_and_deletes_after_confirmation(console):
     console.open("documents")
     console.enter_key()

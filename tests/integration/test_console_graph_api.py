@@ -63,3 +63,19 @@ def test_another_tenant_sees_none_of_it(gateway):
 def test_bad_requests_say_what_is_wrong(gateway, path, params, status):
     response = get(gateway, path, params)
     assert response.status_code == status and response.json()["message"]
+
+
+def test_an_id_a_merge_absorbed_opens_the_survivor(gateway):
+    duplicate = {"id": "company:northwind-thermal", "type": "Company", "name": "Northwind Thermal"}
+    upsert = httpx.post(
+        f"{gateway.url}/graph/upsert",
+        json={"data": {"nodes": [duplicate], "edges": []}, "sources": ["handbook.md#0"]},
+        headers={"x-api-key": KEY},
+        timeout=30,
+    )
+    assert upsert.status_code == 200, upsert.text
+    response = get(gateway, "/graph/neighbourhood", {"id": "company:northwind-thermal", "hops": 1})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["center"], body["requested"]) == ("c:nw", "company:northwind-thermal")
+    assert {"p:lin", "x:breeze"} <= {node["id"] for node in body["nodes"]}

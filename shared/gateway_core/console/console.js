@@ -8,7 +8,7 @@
   "use strict";
 
   var KEY_NAME = "graphrag-console-key";
-  var state = { citations: {}, answerText: "", deltas: 0, documentsCursor: null, cy: null, graph: null };
+  var state = { citations: {}, answerText: "", deltas: 0, documentsCursor: null, cy: null, graph: null, pendingEntity: null };
 
   function $(id) { return document.getElementById(id); }
 
@@ -128,6 +128,7 @@
       await checkKey();
       setKeyStatus("Key accepted. It is kept in this browser tab only (sessionStorage) and sent with each request.", "good");
       if (currentView() === "documents") { loadDocuments(false); }
+      if (state.pendingEntity) { loadNeighbourhood(state.pendingEntity); state.pendingEntity = null; }
     } catch (failure) {
       if (failure instanceof ApiFailure && failure.status === 401) {
         sessionStorage.removeItem(KEY_NAME);
@@ -163,7 +164,7 @@
       $("view-" + view).hidden = !active;
       if (active && focusTab) { tab.focus(); }
     });
-    if (location.hash !== "#" + name) { history.replaceState(null, "", "#" + name); }
+    if (location.hash.split("/")[0] !== "#" + name) { history.replaceState(null, "", "#" + name); }
     if (name === "documents" && getKey()) { loadDocuments(false); }
     if (name === "graph" && state.cy) { state.cy.resize(); fitGraph(); }
   }
@@ -399,7 +400,13 @@
       state.graph = result;
       drawGraph(result);
       listEdges(result);
-      showNode(id);
+      showNode(result.center);
+      var survivor = result.nodes.find(function (n) { return n.id === result.center; }) || { id: result.center };
+      // An id a write-time merge absorbed opens the entity that absorbed it: say so.
+      $("graph-note").textContent = result.requested && result.requested !== result.center
+        ? "“" + result.requested + "” was merged into " + nodeName(survivor) + " (" + result.center + "): showing that entity."
+        : "";
+      history.replaceState(null, "", "#graph/" + encodeURIComponent(result.center));  // a link to this entity
     } catch (failure) {
       showError(describe(failure));
     }
@@ -616,6 +623,19 @@
     }
   }
 
+  // --- links: #ask, #graph, #graph/<entity id>, #documents ---------------------------------------
+
+  function routeFromHash() {
+    var hash = location.hash.replace(/^#/, "");
+    var entity = /^graph\/(.+)$/.exec(hash);
+    if (!entity) { showView(hash || "ask", false); return; }
+    showView("graph", false);
+    var id;
+    try { id = decodeURIComponent(entity[1]); } catch (ignored) { return; }
+    history.replaceState(null, "", "#graph/" + encodeURIComponent(id));
+    if (getKey()) { loadNeighbourhood(id); } else { state.pendingEntity = id; }
+  }
+
   // --- start ------------------------------------------------------------------------------------
 
   function start() {
@@ -633,7 +653,8 @@
     $("confirm-cancel").addEventListener("click", function () { $("confirm").close(); });
     $("confirm-ok").addEventListener("click", deleteConfirmed);
     if (getKey()) { setKeyStatus("Using the key entered earlier in this tab.", "good"); }
-    showView(location.hash.replace("#", "") || "ask", false);
+    window.addEventListener("hashchange", routeFromHash);
+    routeFromHash();
     window.__consoleCy = function () { return state.cy; };  // the drawn graph, for tests and the devtools
     document.body.setAttribute("data-ready", "true");
   }

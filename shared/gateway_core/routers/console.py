@@ -9,7 +9,7 @@ the page makes carries the key the person types in, kept in the tab's sessionSto
   `no-referrer` and no framing.
 - `GET /graph/entities?q=`: the entities a text names (the linking `/retrieve` uses).
 - `GET /graph/neighbourhood?id=&hops=`: one entity's facts and neighbours, one or two hops out, with
-  the passages they were extracted from.
+  the passages they were extracted from (an id a merge absorbed answers with its survivor as `center`).
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ async def graph_neighbourhood(
     return {
         "ok": True,
         "center": found.center,
+        "requested": found.requested,
         "nodes": [node.model_dump() for node in found.subgraph.nodes],
         "edges": [edge.model_dump() for edge in found.subgraph.edges],
         "passages": found.passages,

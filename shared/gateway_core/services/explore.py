@@ -1,8 +1,9 @@
 """Browse the graph by entity (the console's graph view): find entities by name, show one's neighbourhood.
 
 `find_entities` links the search text exactly as `/retrieve` links a question (`linking.link`, the
-name-key index, never a scan). `neighbourhood` is the graph store's `expand` from one entity, plus the
-passages its nodes and edges were extracted from (their `sources`), read from the vector store.
+name-key index, never a scan). `neighbourhood` is the graph store's `expand` from one entity (or, for an
+id a write-time merge absorbed, from its survivor), plus the passages its nodes and edges were extracted
+from (their `sources`), read from the vector store.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ class Entity:
 
 @dataclass
 class Neighbourhood:
-    center: str
+    center: str  # the entity drawn: the one asked for, or the survivor of the merge that absorbed it
     subgraph: Subgraph
+    requested: str = ""  # the id asked for
     passages: dict[str, dict[str, Any]] = field(default_factory=dict)
     degraded: list[str] = field(default_factory=list)
 
@@ -59,8 +61,16 @@ def _sources(props: dict[str, Any]) -> list[str]:
     return [str(source) for source in sources] if isinstance(sources, list) else []
 
 
+def _merged_from(props: dict[str, Any]) -> list[str]:
+    merged = props.get("merged_from") or []
+    return [str(item) for item in merged] if isinstance(merged, list) else []
+
+
 async def neighbourhood(tenant: str, entity_id: str, *, hops: int = 1) -> Neighbourhood | None:
-    """The entity, its facts and its neighbours' up to `hops` out, with their source passages; None if unknown."""
+    """The entity, its facts and its neighbours' up to `hops` out, with their source passages; None if unknown.
+
+    An id that a write-time merge absorbed opens the node that absorbed it (`center` is then the survivor's
+    id, `requested` the id asked for), as the graph store's `expand` resolves it through `merged_from`."""
     graph = require_graph()
     subgraph = await graph.expand(
         tenant,
@@ -70,13 +80,15 @@ async def neighbourhood(tenant: str, entity_id: str, *, hops: int = 1) -> Neighb
         limit=NEIGHBOURHOOD_LIMIT,
         timeout=current_deadline().timeout(),
     )
-    center = next((node for node in subgraph.nodes if node.id == entity_id), None)
+    center = next((node for node in subgraph.nodes if node.id == entity_id), None) or next(
+        (node for node in subgraph.nodes if entity_id in _merged_from(node.props)), None
+    )  # an id a write-time merge absorbed: `expand` answered with the survivor, which is shown
     if center is None:
         return None
     wanted: list[str] = []
     for props in [center.props, *(edge.props for edge in subgraph.edges), *(n.props for n in subgraph.nodes)]:
         wanted += [source for source in _sources(props) if source not in wanted]
-    result = Neighbourhood(center=entity_id, subgraph=subgraph)
+    result = Neighbourhood(center=center.id, subgraph=subgraph, requested=entity_id)
     if wanted:
         try:
             result.passages = await passages(tenant, wanted[:MAX_PASSAGES], about=str(center.props.get("name") or ""))
