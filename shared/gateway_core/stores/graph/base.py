@@ -119,7 +119,18 @@ class Budget:
 
 
 class CypherGraphStore(ABC):
-    """What both adapters do the same way, over their own `_read`/`_write` (rows as plain dicts)."""
+    """What both adapters do the same way, over their own `_read`/`_write` (rows as plain dicts).
+
+    The statements below are the shared ones (`cypher`); an adapter whose database needs another way to find
+    entities replaces them (Neo4j: key nodes instead of list membership)."""
+
+    UPSERT_NODES = cypher.UPSERT_NODES
+    SEEDS_BY_ID = cypher.SEEDS_BY_ID
+    SEEDS_BY_MERGED_ID = cypher.SEEDS_BY_MERGED_ID
+    SEEDS_BY_KEY = cypher.SEEDS_BY_KEY
+    LINK = cypher.LINK
+    NEIGHBOURS = cypher.NEIGHBOURS
+    DELETE_NODES_ONLY_FROM = cypher.DELETE_NODES_ONLY_FROM
 
     def __init__(self) -> None:
         self._schema_ready: set[str] = set()
@@ -144,7 +155,7 @@ class CypherGraphStore(ABC):
     # --- GraphStore ---------------------------------------------------------------------------
 
     async def ensure_schema(self, tenant: str, *, timeout: float | None = None) -> None:
-        """Indexes on :Entity(id) and :Entity(name); cached after the first success."""
+        """The adapter's indexes (and, on Neo4j, its key nodes' backfill); cached after the first success."""
         key = self._schema_key(check_tenant(tenant))
         if key not in self._schema_ready:
             await self._create_indexes(tenant, Budget(timeout).left())
@@ -155,7 +166,7 @@ class CypherGraphStore(ABC):
     ) -> UpsertResult:
         budget = Budget(timeout)
         await self.ensure_schema(tenant, timeout=budget.left())
-        for statement, rows in cypher.upsert_statements(data, sources):
+        for statement, rows in cypher.upsert_statements(data, sources, nodes=self.UPSERT_NODES):
             await self._write(tenant, statement, {"rows": rows}, budget.left())
         return UpsertResult(
             nodes=len({n.id for n in data.nodes}), edges=len({(e.src, e.type, e.dst) for e in data.edges})
@@ -181,16 +192,14 @@ class CypherGraphStore(ABC):
             return Subgraph()
         budget, limit, fan_out = Budget(timeout), max(1, limit), max(1, fan_out)
         keys = name_keys(names) + [span.key for span in question_spans(text or "")]
-        seeds = await self._read(tenant, cypher.SEEDS_BY_ID, {"ids": list(ids), "limit": limit}, budget.left())
+        seeds = await self._read(tenant, self.SEEDS_BY_ID, {"ids": list(ids), "limit": limit}, budget.left())
         found = {row["id"] for row in seeds}
         absorbed = [i for i in dict.fromkeys(ids) if i not in found]
         if absorbed:  # ids a merge absorbed answer with the node that absorbed them
-            seeds += await self._read(
-                tenant, cypher.SEEDS_BY_MERGED_ID, {"ids": absorbed, "limit": limit}, budget.left()
-            )
+            seeds += await self._read(tenant, self.SEEDS_BY_MERGED_ID, {"ids": absorbed, "limit": limit}, budget.left())
         if keys:
             seeds += await self._read(
-                tenant, cypher.SEEDS_BY_KEY, {"keys": list(dict.fromkeys(keys)), "limit": limit}, budget.left()
+                tenant, self.SEEDS_BY_KEY, {"keys": list(dict.fromkeys(keys)), "limit": limit}, budget.left()
             )
         nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds[:limit]}
         edges: dict[tuple[str, str, str], SubgraphEdge] = {}
@@ -200,7 +209,7 @@ class CypherGraphStore(ABC):
                 break
             rows = await self._read(
                 tenant,
-                cypher.NEIGHBOURS,
+                self.NEIGHBOURS,
                 {"frontier": frontier, "fan_out": fan_out, "limit": limit - len(edges)},
                 budget.left(),
             )
@@ -224,7 +233,7 @@ class CypherGraphStore(ABC):
         if not keys:
             return []
         rows = await self._read(
-            tenant, cypher.LINK, {"keys": list(dict.fromkeys(keys)), "limit": max(1, limit)}, Budget(timeout).left()
+            tenant, self.LINK, {"keys": list(dict.fromkeys(keys)), "limit": max(1, limit)}, Budget(timeout).left()
         )
         return [LinkedName(row["key"], row["id"], str(row["name"]), int(row["mentions"])) for row in rows]
 
@@ -243,7 +252,7 @@ class CypherGraphStore(ABC):
 
         edges_deleted = await run(cypher.DELETE_EDGES_ONLY_FROM)
         edges_updated = await run(cypher.STRIP_EDGE_SOURCES)
-        nodes_deleted = await run(cypher.DELETE_NODES_ONLY_FROM)
+        nodes_deleted = await run(self.DELETE_NODES_ONLY_FROM)
         await run(cypher.STRIP_NODE_SOURCES)
         return DeleteResult(nodes_deleted=nodes_deleted, edges_deleted=edges_deleted, edges_updated=edges_updated)
 

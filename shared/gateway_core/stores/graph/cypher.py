@@ -150,6 +150,7 @@ def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[d
                 "props": {p.key: p.value for p in node.props},
                 "sources": list(dict.fromkeys(sources)),
                 "keys": name_keys([node.name or node.id, *_aliases(node)]),
+                "absorbed": _absorbed(node),
             }
         )
     return rows
@@ -158,6 +159,15 @@ def node_rows(nodes: Sequence[Node], sources: Sequence[str]) -> dict[str, list[d
 def _aliases(node: Node) -> list[object]:
     value = next((p.value for p in node.props if p.key == "aliases"), None)
     return list(value) if isinstance(value, list) else [value]
+
+
+def _absorbed(node: Node) -> list[str] | None:
+    """The ids a `merged_from` prop lists (None: the row does not set it); read by the Neo4j adapter's key nodes."""
+    for prop in node.props:
+        if prop.key == "merged_from":
+            values = prop.value if isinstance(prop.value, list) else [prop.value]
+            return list(dict.fromkeys(v for v in values if isinstance(v, str)))
+    return None
 
 
 def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -175,11 +185,12 @@ def edge_rows(edges: Sequence[Edge], sources: Sequence[str]) -> dict[str, list[d
     return rows
 
 
-def upsert_statements(data: GraphData, sources: Sequence[str]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """(Cypher, rows) batches, nodes before edges; labels and relation types enter only through `quote`."""
-    statements = [
-        (UPSERT_NODES.format(label=quote(label)), rows) for label, rows in node_rows(data.nodes, sources).items()
-    ]
+def upsert_statements(
+    data: GraphData, sources: Sequence[str], *, nodes: str = UPSERT_NODES
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(Cypher, rows) batches, nodes (the `nodes` template) before edges; labels and relation types enter only
+    through `quote`."""
+    statements = [(nodes.format(label=quote(label)), rows) for label, rows in node_rows(data.nodes, sources).items()]
     statements += [(UPSERT_EDGES.format(rel=quote(rel)), rows) for rel, rows in edge_rows(data.edges, sources).items()]
     return [
         (cypher, rows[start : start + BATCH_ROWS])

@@ -18,12 +18,35 @@ Tenant isolation:
   deliberately wrong filter could still read them: for callers you do not
   trust with each other's data, use a database per tenant.
 Records with another tenant's entities are dropped in both modes.
+
+Finding entities by name key or absorbed id: Neo4j 5's range and text indexes
+do not serve membership in a list property (`key IN n.name_keys`), so the
+shared statements would scan every entity of the label. Here each key is a
+node of its own, `(:EntityKey {tenant, key})-[:KEY_OF]->(:Entity)`, and each id
+a merge absorbed `(:MergedId {tenant, id})-[:MERGED_INTO]->(:Entity)`, with a
+composite range index on (tenant, key) and (tenant, id): a lookup is an index
+seek on the key node and one hop, whatever the graph's size. One key node per
+entity and key (not one shared per key), so deleting an entity takes exactly
+its own and concurrent writes of different entities never lock a common node.
+- The node upsert (`UPSERT_NODES`) makes an entity's key nodes equal its
+  `name_keys` and, when the row sets `merged_from`, the ids it lists (merges,
+  and a merge's undo, which rewrites the survivor's `merged_from`);
+  `delete_sources` deletes the key nodes of the entities it deletes. These are
+  the only writes that change either list.
+- Key nodes are never labelled Entity, so `count`, `expand` and the tenant
+  passes ignore them; a raw `/graph/query` sees them unless it matches `:Entity`.
+- A database written before key nodes existed gets them once, at the first
+  `ensure_schema` of a process (a `:GraphSchema {name: 'entity_keys'}` node
+  records that it is done).
+`INDEXES` lists every index; tests/unit/test_neo4j_lookups.py checks that each
+lookup statement starts from one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from types import EllipsisType
 from typing import Any
 
@@ -31,17 +54,113 @@ from ...errors import ApiError, BadRequest, DeadlineExceeded, UpstreamError
 from ...observability import logger
 from ...redaction import redact_url
 from ...upstream import external_call
+from . import cypher
 from .base import DEFAULT_TIMEOUT_S, Budget, CypherGraphStore, GraphQueryError, GraphUnavailable
-from .cypher import json_safe, leaves, visible_props
+from .cypher import BATCH_ROWS, json_safe, leaves, visible_props
 from .identifiers import check_tenant, mentions_parameter
 
+KEY_LABEL, MERGED_LABEL = "EntityKey", "MergedId"
+
+
+@dataclass(frozen=True)
+class Index:
+    """A range index the adapter creates (`CREATE INDEX ... IF NOT EXISTS`): a label and its properties."""
+
+    name: str
+    label: str
+    properties: tuple[str, ...]
+
+    @property
+    def statement(self) -> str:
+        on = ", ".join(f"n.{prop}" for prop in self.properties)
+        return f"CREATE INDEX {self.name} IF NOT EXISTS FOR (n:{self.label}) ON ({on})"
+
+
+# Every lookup anchors on one of these with equality on all of its properties
+# (tests/unit/test_neo4j_lookups.py checks each statement against this list).
 INDEXES = (
-    "CREATE INDEX entity_id IF NOT EXISTS FOR (n:Entity) ON (n.id)",
-    "CREATE INDEX entity_name IF NOT EXISTS FOR (n:Entity) ON (n.name)",
-    "CREATE INDEX entity_tenant IF NOT EXISTS FOR (n:Entity) ON (n.tenant)",
-    "CREATE INDEX entity_name_keys IF NOT EXISTS FOR (n:Entity) ON (n.name_keys)",
-    "CREATE INDEX entity_merged_from IF NOT EXISTS FOR (n:Entity) ON (n.merged_from)",
+    Index("entity_id_tenant", "Entity", ("id", "tenant")),  # upserts, seeds by id, each hop's frontier
+    Index("entity_key", KEY_LABEL, ("tenant", "key")),  # seeds and links by name key
+    Index("merged_id", MERGED_LABEL, ("tenant", "id")),  # seeds by an id a merge absorbed
+    Index("entity_id", "Entity", ("id",)),  # raw queries by id
+    Index("entity_name", "Entity", ("name",)),  # raw queries by name
+    Index("entity_tenant", "Entity", ("tenant",)),  # the tenant-wide passes: count, delete_sources
 )
+
+# Keeps an entity's key nodes equal to its `name_keys` and, when the row sets `merged_from`, to the ids it lists;
+# runs after the node's SET, so under the node's write lock: concurrent writes of one entity take turns here.
+# A key node never has the label Entity (every node a caller writes has it): a caller's own node typed EntityKey,
+# or relation typed KEY_OF, is never taken for one.
+SYNC_KEY_NODES = f"""
+WITH n, row
+OPTIONAL MATCH (n)<-[:KEY_OF]-(k:{KEY_LABEL})
+WHERE NOT k:Entity
+WITH n, row, collect(k) AS keys
+FOREACH (stale IN [k IN keys WHERE NOT k.key IN coalesce(n.name_keys, [])] | DETACH DELETE stale)
+FOREACH (key IN [x IN coalesce(n.name_keys, []) WHERE NOT x IN [k IN keys | k.key]] |
+  CREATE (:{KEY_LABEL} {{{{tenant: n.tenant, key: key}}}})-[:KEY_OF]->(n))
+WITH n, row
+OPTIONAL MATCH (n)<-[:MERGED_INTO]-(m:{MERGED_LABEL})
+WHERE row.absorbed IS NOT NULL AND NOT m:Entity
+WITH n, row, collect(m) AS merged
+FOREACH (stale IN [m IN merged WHERE NOT m.id IN row.absorbed] | DETACH DELETE stale)
+FOREACH (absorbed IN [x IN coalesce(row.absorbed, []) WHERE NOT x IN [m IN merged | m.id]] |
+  CREATE (:{MERGED_LABEL} {{{{tenant: n.tenant, id: absorbed}}}})-[:MERGED_INTO]->(n))
+"""
+
+# The shared node upsert, then its key nodes (a template: `{label}` is the entity's type).
+UPSERT_NODES = cypher.UPSERT_NODES + SYNC_KEY_NODES
+
+SEEDS_BY_KEY = f"""
+UNWIND $keys AS key
+MATCH (k:{KEY_LABEL} {{tenant: $tenant, key: key}})-[:KEY_OF]->(n:Entity)
+WHERE NOT k:Entity AND n.tenant = $tenant
+RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+LIMIT $limit
+"""
+
+LINK = f"""
+UNWIND $keys AS key
+MATCH (k:{KEY_LABEL} {{tenant: $tenant, key: key}})-[:KEY_OF]->(n:Entity)
+WHERE NOT k:Entity AND n.tenant = $tenant
+RETURN DISTINCT key, n.id AS id, n.name AS name, size(coalesce(n.sources, [])) AS mentions
+LIMIT $limit
+"""
+
+SEEDS_BY_MERGED_ID = f"""
+UNWIND $ids AS wanted
+MATCH (m:{MERGED_LABEL} {{tenant: $tenant, id: wanted}})-[:MERGED_INTO]->(n:Entity)
+WHERE NOT m:Entity AND n.tenant = $tenant
+RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+LIMIT $limit
+"""
+
+# The shared delete, taking the deleted entities' key nodes with them.
+DELETE_NODES_ONLY_FROM = f"""
+MATCH (n:Entity)
+WHERE n.tenant = $tenant AND size(n.sources) > 0 AND all(s IN n.sources WHERE s IN $sources)
+OPTIONAL MATCH (n)<-[:KEY_OF|MERGED_INTO]-(k)
+WHERE (k:{KEY_LABEL} OR k:{MERGED_LABEL}) AND NOT k:Entity
+WITH n, collect(k) AS keys
+FOREACH (k IN keys | DETACH DELETE k)
+DETACH DELETE n
+RETURN count(n) AS n
+"""
+
+# Entities written before key nodes existed get theirs once per database; a marker node records that it is done.
+BACKFILL_DONE = "MATCH (m:GraphSchema {name: 'entity_keys'}) RETURN m.name AS name"
+BACKFILL_MARK = "MERGE (:GraphSchema {name: 'entity_keys'})"
+BACKFILL_CANDIDATES = f"""
+MATCH (n:Entity)
+WHERE (size(coalesce(n.name_keys, [])) > 0 AND NOT (n)<-[:KEY_OF]-(:{KEY_LABEL}))
+   OR (n.merged_from IS NOT NULL AND NOT (n)<-[:MERGED_INTO]-(:{MERGED_LABEL}))
+RETURN n.id AS id, n.tenant AS tenant, n.merged_from AS merged_from
+"""
+BACKFILL = """
+UNWIND $rows AS row
+MATCH (n:Entity {id: row.id, tenant: row.tenant})
+""" + SYNC_KEY_NODES.replace("{{", "{").replace("}}", "}")
+
 # Relationships in a result name their endpoints by element id; these map them to entity ids.
 ENTITY_IDS = (
     "MATCH (n:Entity) WHERE elementId(n) IN $keys AND n.tenant = $tenant RETURN elementId(n) AS key, n.id AS id"
@@ -62,6 +181,12 @@ def database_name(prefix: str, tenant: str) -> str:
 
 
 class Neo4jGraphStore(CypherGraphStore):
+    UPSERT_NODES = UPSERT_NODES
+    SEEDS_BY_KEY = SEEDS_BY_KEY
+    LINK = LINK
+    SEEDS_BY_MERGED_ID = SEEDS_BY_MERGED_ID
+    DELETE_NODES_ONLY_FROM = DELETE_NODES_ONLY_FROM
+
     def __init__(
         self,
         uri: str,
@@ -164,13 +289,31 @@ class Neo4jGraphStore(CypherGraphStore):
 
     async def _create_indexes(self, tenant: str, timeout: float) -> None:
         budget = Budget(timeout)
-        for statement in INDEXES:
+        for index in INDEXES:
             try:
-                await self._execute(tenant, statement, {}, budget.left(), read=False)
+                await self._execute(tenant, index.statement, {}, budget.left(), read=False)
             except (GraphQueryError, UpstreamError) as exc:  # an index only speeds things up: go on without
                 logger.warning(
-                    "could not create a graph index", extra={"statement": statement, "reason": exc.message[:200]}
+                    "could not create a graph index", extra={"statement": index.statement, "reason": exc.message[:200]}
                 )
+        try:
+            await self._backfill_key_nodes(tenant, budget)
+        except (GraphQueryError, UpstreamError) as exc:  # tried again by the next process
+            logger.warning("entity key nodes not backfilled", extra={"reason": exc.message[:200]})
+
+    async def _backfill_key_nodes(self, tenant: str, budget: Budget) -> None:
+        """Key nodes for the entities a version without them wrote (every tenant of this database), once."""
+        if await self._read(tenant, BACKFILL_DONE, {}, budget.left()):
+            return
+        rows = [
+            {"id": row["id"], "tenant": row["tenant"], "absorbed": _absorbed_ids(row["merged_from"])}
+            for row in await self._read(tenant, BACKFILL_CANDIDATES, {}, budget.left())
+        ]
+        for start in range(0, len(rows), BATCH_ROWS):
+            await self._write(tenant, BACKFILL, {"rows": rows[start : start + BATCH_ROWS]}, budget.left())
+        await self._write(tenant, BACKFILL_MARK, {}, budget.left())
+        if rows:
+            logger.info("entity key nodes backfilled", extra={"entities": len(rows)})
 
     # --- GraphStore ---------------------------------------------------------------------------
 
@@ -241,6 +384,14 @@ class Neo4jGraphStore(CypherGraphStore):
         driver, self._driver = self._driver, None
         if driver is not None and self._owns_driver:
             await driver.close()
+
+
+def _absorbed_ids(merged_from: Any) -> list[str] | None:
+    """The ids a stored `merged_from` lists, as the upsert's rows give them (`cypher.node_rows`)."""
+    if merged_from is None:
+        return None
+    values = merged_from if isinstance(merged_from, list) else [merged_from]
+    return list(dict.fromkeys(v for v in values if isinstance(v, str)))
 
 
 def _of_tenant(values: Any, tenant: str) -> bool:
