@@ -95,9 +95,9 @@ SYNC_KEY_NODES = f"""
 WITH n, row
 OPTIONAL MATCH (n)<-[:KEY_OF]-(k:{KEY_LABEL})
 WHERE NOT k:Entity
-WITH n, row, collect(k) AS keys
-FOREACH (stale IN [k IN keys WHERE NOT k.key IN coalesce(n.name_keys, [])] | DETACH DELETE stale)
-FOREACH (key IN [x IN coalesce(n.name_keys, []) WHERE NOT x IN [k IN keys | k.key]] |
+WITH n, row, collect(k) AS key_nodes
+FOREACH (stale IN [k IN key_nodes WHERE NOT k.key IN coalesce(n.name_keys, [])] | DETACH DELETE stale)
+FOREACH (key IN [x IN coalesce(n.name_keys, []) WHERE NOT x IN [k IN key_nodes | k.key]] |
   CREATE (:{KEY_LABEL} {{{{tenant: n.tenant, key: key}}}})-[:KEY_OF]->(n))
 WITH n, row
 OPTIONAL MATCH (n)<-[:MERGED_INTO]-(m:{MERGED_LABEL})
@@ -141,13 +141,14 @@ MATCH (n:Entity)
 WHERE n.tenant = $tenant AND size(n.sources) > 0 AND all(s IN n.sources WHERE s IN $sources)
 OPTIONAL MATCH (n)<-[:KEY_OF|MERGED_INTO]-(k)
 WHERE (k:{KEY_LABEL} OR k:{MERGED_LABEL}) AND NOT k:Entity
-WITH n, collect(k) AS keys
-FOREACH (k IN keys | DETACH DELETE k)
+WITH n, collect(k) AS key_nodes
+FOREACH (k IN key_nodes | DETACH DELETE k)
 DETACH DELETE n
 RETURN count(n) AS n
 """
 
 # Entities written before key nodes existed get theirs once per database; a marker node records that it is done.
+# The backfill's SET takes each entity's write lock first, as an upsert does, so two processes never both add.
 BACKFILL_DONE = "MATCH (m:GraphSchema {name: 'entity_keys'}) RETURN m.name AS name"
 BACKFILL_MARK = "MERGE (:GraphSchema {name: 'entity_keys'})"
 BACKFILL_CANDIDATES = f"""
