@@ -58,15 +58,20 @@ class DocumentStatus:
     source: str | None = None
     updated_at: str = ""
     history: list[dict[str, str]] = field(default_factory=list)  # the last state changes
-    # Kept for the ingest function, not shown: chunks whose facts are not written yet, relations per chunk.
+    # The last re-extraction (POST /documents/{doc_id}/reextract, services/reextract.py): state, chunks
+    # done of total, tokens, error; None if the document was never re-extracted.
+    reextract: dict[str, Any] | None = None
+    # Kept for the ingest function, not shown: chunks whose facts are not written yet, relations per chunk,
+    # and the chunks the running re-extraction has extracted (their graphs are saved like a paused version's).
     pending_ids: list[str] = field(default_factory=list)
     chunk_facts: dict[str, int] = field(default_factory=dict)
+    reextracted_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def public(self) -> dict[str, Any]:
-        hidden = ("pending_ids", "chunk_facts")
+        hidden = ("pending_ids", "chunk_facts", "reextracted_ids")
         return {key: value for key, value in self.as_dict().items() if key not in hidden}
 
     @classmethod
@@ -197,6 +202,12 @@ async def add_tokens(tenant: str, tokens: int) -> int:
         total = await tokens_used(tenant) + tokens
         await _upsert(tenant, USAGE_DOC, "usage", "", {"tokens": total})
         return total
+
+
+async def budget_state(tenant: str) -> dict[str, int | None]:
+    """The tenant's extraction budget: {limit, used, remaining} (limit and remaining None: no budget)."""
+    budget, used = token_budget(tenant), await tokens_used(tenant)
+    return {"limit": budget, "used": used, "remaining": None if budget is None else max(0, budget - used)}
 
 
 async def budget_left(tenant: str) -> int | None:

@@ -1,0 +1,238 @@
+"""POST /documents/{doc_id}/reextract: a document's graph extracted again from its stored chunks.
+
+The retrieve function's real handler, FalkorDB, the embedded vector store and the fake OpenAI-compatible
+server (which reports usage, plays errors and latency). Documents are ingested with POST /documents.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from urllib.parse import quote
+
+import pytest
+
+from infra.local.lambda_events import http_event
+from infra.local.openai_server import Callback, Error, Reply
+from tests.fixtures.environment import reconfigure
+from tests.fixtures.llm_server import provider_env
+from tests.handlers import invoke
+from tests.integration.test_documents import LONG_DOC, OWN_GRAPH, SENTENCES
+from tests.integration.test_ingest_function import ACME, ENTITIES, graph_rows
+
+GLOBEX = "test-key-globex"
+
+
+def extractor(relation: str) -> Callback:
+    """An extractor naming the known entities of the chunk, linked in order by `relation`."""
+
+    def reply(body: dict) -> Reply:
+        text = body["messages"][-1]["content"]
+        found = list(dict.fromkeys(ENTITIES[name] for name in ENTITIES if name in text))
+        nodes = [{"id": eid, "type": etype, "name": eid.split(":")[1]} for eid, etype in found]
+        edges = [{"src": a["id"], "dst": b["id"], "type": relation} for a, b in itertools.pairwise(nodes)]
+        return Reply({"nodes": nodes, "edges": edges})
+
+    return Callback(reply)
+
+
+@pytest.fixture
+def llm(fake_llm, falkordb_server, monkeypatch):
+    reconfigure(
+        monkeypatch,
+        FALKORDB_URL=falkordb_server.url,
+        GRAPH_NAME=f"reextract{time.monotonic_ns()}",
+        LLM_PROVIDERS=provider_env(fake_llm, "extractor"),
+        LLM_MAX_RETRIES="0",
+        CHUNK_SIZE="120",
+        CHUNK_OVERLAP="0",
+        EXTRACT_CONCURRENCY="1",
+    )
+    fake_llm.set_default("extractor", extractor("OLD_FACT"))
+    return fake_llm
+
+
+def api(method: str, path: str, body: dict | None = None, key: str = ACME):
+    return invoke("retrieve", http_event(method, path, body, api_key=key))
+
+
+def reextract(doc_id: str, body: dict | None = None, key: str = ACME):
+    return api("POST", f"/documents/{quote(doc_id, safe='')}/reextract", body, key)
+
+
+def ingest(doc_id: str = "offices.md", text: str = LONG_DOC, graph: dict | None = None) -> dict:
+    response = api("POST", "/documents", {"doc_id": doc_id, "text": text, **({"graph": graph} if graph else {})})
+    assert response.status == 200, response.text
+    return response.json()["document"]
+
+
+def facts() -> list[tuple[str, str, str, list[str]]]:
+    rows = graph_rows("MATCH (a)-[r]->(b) RETURN a.id AS a, type(r) AS t, b.id AS b, r.sources AS s")
+    return sorted((row["a"], row["t"], row["b"], sorted(row["s"])) for row in rows)
+
+
+def document(doc_id: str = "offices.md") -> dict:
+    return api("GET", f"/documents/{doc_id}").json()["document"]
+
+
+def extracted(fake, status: int | None = 200) -> list[str]:
+    """The chunk texts the model was asked about (answered with `status`)."""
+    return [r.body["messages"][-1]["content"] for r in fake.requests_for("extractor") if r.status == status]
+
+
+def test_reextract_replaces_the_documents_facts_once_the_new_ones_are_extracted(llm):
+    ingest()
+    old = facts()
+    assert {t for _, t, _, _ in old} == {"OLD_FACT"}
+    llm.reset()
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    response = reextract("offices.md")
+    assert response.status == 200, response.text
+    new = facts()
+    assert [(a, b, s) for a, _, b, s in new] == [(a, b, s) for a, _, b, s in old]  # same facts, same chunks
+    assert {t for _, t, _, _ in new} == {"NEW_FACT"}  # the old extraction's are gone
+    assert sorted(extracted(llm)) == sorted(SENTENCES)  # from the stored chunks, each asked once
+    run = response.json()["document"]["reextract"]
+    assert (run["state"], run["chunks_done"], run["chunks"], run["calls"]) == ("done", 6, 6, 6)
+    assert run["tokens"] > 0 and response.json()["done"] is True
+
+
+def test_a_fact_another_document_states_too_stays_with_that_document(llm):
+    ingest()
+    ingest("other.md", "Lin Xiaoming works at Northwind Thermal.")
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    assert reextract("offices.md").status == 200
+    old = [(a, b, [s.split("#")[0] for s in sources]) for a, t, b, sources in facts() if t == "OLD_FACT"]
+    assert old == [("person:lin", "company:northwind", ["other.md"])]
+
+
+def test_an_unknown_document_is_404(llm):
+    response = reextract("nothing.md")
+    assert (response.status, response.json()["error"]) == (404, "not_found")
+
+
+def test_another_tenant_cannot_reextract_the_document(llm):
+    ingest()
+    before, calls = facts(), len(llm.requests)
+    assert reextract("offices.md", key=GLOBEX).status == 404
+    assert (facts(), len(llm.requests)) == (before, calls)
+
+
+def test_a_failed_extraction_keeps_the_old_facts(llm):
+    ingest()
+    before = facts()
+    llm.set_default("extractor", Error(500, message="the model crashed"))
+    response = reextract("offices.md")
+    assert (response.status, response.json()["error"]) == (502, "extraction_failed"), response.text
+    assert facts() == before
+    status = document()
+    assert (status["state"], status["reextract"]["state"]) == ("ready", "failed")
+    assert "the model crashed" in status["reextract"]["error"]
+
+
+def test_a_failure_midway_keeps_the_old_facts_and_the_next_call_extracts_only_the_rest(llm):
+    ingest()
+    before = facts()
+    llm.reset()
+    new = extractor("NEW_FACT")
+
+    def flaky(body: dict):
+        return Error(500) if "office number 4 " in body["messages"][-1]["content"] else new.fn(body)
+
+    llm.set_default("extractor", Callback(flaky))
+    assert reextract("offices.md").status >= 500
+    assert facts() == before
+    first = extracted(llm)
+    llm.reset()
+    llm.set_default("extractor", new)
+    assert reextract("offices.md").status == 200
+    assert sorted(first + extracted(llm)) == sorted(SENTENCES)  # nothing extracted twice
+    assert {t for _, t, _, _ in facts()} == {"NEW_FACT"}
+
+
+def test_over_budget_is_refused_before_anything_changes(llm, monkeypatch):
+    ingest()
+    before, calls = facts(), len(llm.requests)
+    reconfigure(monkeypatch, EXTRACT_TOKEN_BUDGET="1")  # ingestion spent it
+    response = reextract("offices.md")
+    assert (response.status, response.json()["error"]) == (429, "budget_exhausted")
+    assert response.json()["details"]["budget"]["remaining"] == 0
+    assert (facts(), len(llm.requests)) == (before, calls)
+
+
+def test_a_budget_spent_midway_pauses_without_wiping_and_a_raised_one_continues(llm, monkeypatch):
+    ingest()
+    before = facts()
+    used = api("GET", "/documents").json()["budget"]["used"]
+    reconfigure(monkeypatch, EXTRACT_TOKEN_BUDGET=str(used + 1))  # one more call spends it
+    llm.reset()
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    response = reextract("offices.md")
+    assert (response.status, response.json()["error"]) == (429, "budget_exhausted")
+    assert facts() == before
+    assert (document()["reextract"]["state"], document()["reextract"]["chunks_done"]) == ("paused (budget)", 1)
+    reconfigure(monkeypatch, EXTRACT_TOKEN_BUDGET=str(used * 10))
+    assert reextract("offices.md").status == 200
+    assert sorted(extracted(llm)) == sorted(SENTENCES)
+    assert {t for _, t, _, _ in facts()} == {"NEW_FACT"}
+
+
+def test_a_long_document_is_reextracted_over_several_calls_with_progress(llm):
+    ingest()
+    before = facts()
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    progress = []
+    for _ in range(3):
+        response = reextract("offices.md", {"max_chunks": 2})
+        body = response.json()
+        progress.append((response.status, body["done"], body["document"]["reextract"]["chunks_done"]))
+        if response.status == 202:
+            assert facts() == before  # nothing switches before every chunk is extracted
+    assert progress == [(202, False, 2), (202, False, 4), (200, True, 6)]
+    assert {t for _, t, _, _ in facts()} == {"NEW_FACT"}
+
+
+def test_chunks_that_do_not_fit_in_the_deadline_are_left_for_the_next_call(llm, monkeypatch):
+    ingest()
+    reconfigure(monkeypatch, REQUEST_TIMEOUT_S="6")  # about 3 s to extract, the rest kept for the switch
+    new = extractor("NEW_FACT")
+    llm.reset()
+    llm.set_default("extractor", Callback(lambda body: Reply(new.fn(body).content, latency=1.0)))
+    statuses = []
+    for _ in range(6):
+        started = time.monotonic()
+        response = reextract("offices.md")
+        assert time.monotonic() - started < 6, "answered within the request's deadline"
+        statuses.append(response.status)
+        if response.status == 200:
+            break
+    assert statuses[0] == 202 and statuses[-1] == 200, statuses
+    assert sorted(extracted(llm)) == sorted(SENTENCES)  # every chunk extracted once, over the calls
+    assert {t for _, t, _, _ in facts()} == {"NEW_FACT"}
+
+
+def test_a_supplied_graph_is_refused_unless_its_replacement_is_asked_for(llm):
+    ingest(graph=OWN_GRAPH)
+    before = facts()
+    response = reextract("offices.md")
+    assert (response.status, response.json()["error"]) == (409, "supplied_graph")
+    assert facts() == before and extracted(llm) == []
+    response = reextract("offices.md", {"replace_supplied": True})
+    assert response.status == 200, response.text
+    assert {t for _, t, _, _ in facts()} == {"OLD_FACT"}  # the model's facts (the fixture's extractor)
+    assert response.json()["document"]["extraction"] == "done"
+
+
+def test_a_document_id_with_slashes_is_reextracted_when_encoded(llm):
+    ingest("guides/offices.md", SENTENCES[0])
+    response = reextract("guides/offices.md")
+    assert response.status == 200, response.text
+    assert response.json()["document"]["doc_id"] == "guides/offices.md"
+
+
+def test_with_extraction_off_it_is_refused_and_nothing_changes(llm, monkeypatch):
+    ingest()
+    before = facts()
+    reconfigure(monkeypatch, EXTRACT_MODE="off")
+    response = reextract("offices.md")
+    assert (response.status, response.json()["error"], facts()) == (409, "extraction_off", before)
