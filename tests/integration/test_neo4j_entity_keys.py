@@ -78,7 +78,7 @@ async def key_nodes(driver: Any, tenant: str) -> set[tuple[str, str]]:
 async def merged_nodes(driver: Any, tenant: str) -> set[tuple[str, str]]:
     rows = await run(
         driver,
-        f"MATCH (m:{MERGED_LABEL})-[:MERGED_INTO]->(n:Entity) WHERE m.tenant = $tenant RETURN m.id AS absorbed, n.id AS id",
+        f"MATCH (m:{MERGED_LABEL})-[:MERGED_INTO]->(n:Entity) WHERE m.tenant = $tenant RETURN m.absorbed AS absorbed, n.id AS id",
         tenant=tenant,
     )
     return {(row["absorbed"], row["id"]) for row in rows}

@@ -22,12 +22,13 @@ Records with another tenant's entities are dropped in both modes.
 Finding entities by name key or absorbed id: Neo4j 5's range and text indexes
 do not serve membership in a list property (`key IN n.name_keys`), so the
 shared statements would scan every entity of the label. Here each key is a
-node of its own, `(:EntityKey {tenant, key})-[:KEY_OF]->(:Entity)`, and each id
-a merge absorbed `(:MergedId {tenant, id})-[:MERGED_INTO]->(:Entity)`, with a
-composite range index on (tenant, key) and (tenant, id): a lookup is an index
-seek on the key node and one hop, whatever the graph's size. One key node per
-entity and key (not one shared per key), so deleting an entity takes exactly
-its own and concurrent writes of different entities never lock a common node.
+node of its own, `(:EntityKey {tenant, key})-[:KEY_OF]->(:Entity)`, and each
+id a merge absorbed `(:MergedId {tenant, absorbed})-[:MERGED_INTO]->(:Entity)`,
+with a composite range index on (tenant, key) and (tenant, absorbed): a lookup
+is an index seek on the key node and one hop: its cost follows the entities
+having that key, not the graph's size. One key node per entity and key (not
+one shared per key), so deleting an entity takes exactly its own, and
+concurrent writes of different entities never lock a common node.
 - The node upsert (`UPSERT_NODES`) makes an entity's key nodes equal its
   `name_keys` and, when the row sets `merged_from`, the ids it lists (merges,
   and a merge's undo, which rewrites the survivor's `merged_from`);
@@ -37,7 +38,10 @@ its own and concurrent writes of different entities never lock a common node.
   passes ignore them; a raw `/graph/query` sees them unless it matches `:Entity`.
 - A database written before key nodes existed gets them once, at the first
   `ensure_schema` of a process (a `:GraphSchema {name: 'entity_keys'}` node
-  records that it is done).
+  records that it is done); an entity an older process writes after that is
+  found by name again at its next write here. The older indexes on the
+  `name_keys` and `merged_from` lists (`entity_name_keys`,
+  `entity_merged_from`) serve nothing and may be dropped.
 `INDEXES` lists every index; tests/unit/test_neo4j_lookups.py checks that each
 lookup statement starts from one of them.
 """
@@ -81,7 +85,7 @@ class Index:
 INDEXES = (
     Index("entity_id_tenant", "Entity", ("id", "tenant")),  # upserts, seeds by id, each hop's frontier
     Index("entity_key", KEY_LABEL, ("tenant", "key")),  # seeds and links by name key
-    Index("merged_id", MERGED_LABEL, ("tenant", "id")),  # seeds by an id a merge absorbed
+    Index("merged_id", MERGED_LABEL, ("tenant", "absorbed")),  # seeds by an id a merge absorbed
     Index("entity_id", "Entity", ("id",)),  # raw queries by id
     Index("entity_name", "Entity", ("name",)),  # raw queries by name
     Index("entity_tenant", "Entity", ("tenant",)),  # the tenant-wide passes: count, delete_sources
@@ -103,9 +107,9 @@ WITH n, row
 OPTIONAL MATCH (n)<-[:MERGED_INTO]-(m:{MERGED_LABEL})
 WHERE row.absorbed IS NOT NULL AND NOT m:Entity
 WITH n, row, collect(m) AS merged
-FOREACH (stale IN [m IN merged WHERE NOT m.id IN row.absorbed] | DETACH DELETE stale)
-FOREACH (absorbed IN [x IN coalesce(row.absorbed, []) WHERE NOT x IN [m IN merged | m.id]] |
-  CREATE (:{MERGED_LABEL} {{{{tenant: n.tenant, id: absorbed}}}})-[:MERGED_INTO]->(n))
+FOREACH (stale IN [m IN merged WHERE NOT m.absorbed IN row.absorbed] | DETACH DELETE stale)
+FOREACH (absorbed IN [x IN coalesce(row.absorbed, []) WHERE NOT x IN [m IN merged | m.absorbed]] |
+  CREATE (:{MERGED_LABEL} {{{{tenant: n.tenant, absorbed: absorbed}}}})-[:MERGED_INTO]->(n))
 """
 
 # The shared node upsert, then its key nodes (a template: `{label}` is the entity's type).
@@ -129,7 +133,7 @@ LIMIT $limit
 
 SEEDS_BY_MERGED_ID = f"""
 UNWIND $ids AS wanted
-MATCH (m:{MERGED_LABEL} {{tenant: $tenant, id: wanted}})-[:MERGED_INTO]->(n:Entity)
+MATCH (m:{MERGED_LABEL} {{tenant: $tenant, absorbed: wanted}})-[:MERGED_INTO]->(n:Entity)
 WHERE NOT m:Entity AND n.tenant = $tenant
 RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
 LIMIT $limit
