@@ -345,33 +345,9 @@ def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, An
 __all__ = ["create_app", "lambda_handler"]
 
 
-def preload(*, stores: bool = True, embeddings: bool = True) -> None:
-    """Import at init what the configured clients import on first use, so the first request does not pay it.
+def preload(*, stores: bool = True, embeddings: bool = True, llm: bool = False, documents: bool = False) -> None:
+    """Import at init what the function's routes import on first use (coldstart.preload), so the first
+    request does not pay it. Only imports: no network, no client created."""
+    from . import coldstart
 
-    Only imports (no network, no client created): Lambda runs init at full CPU, before the first request
-    is timed. Which modules depends on the settings: the configured graph driver, the vector engine, the
-    embedding client.
-    """
-    import importlib
-
-    settings = get_settings()
-    modules: list[str] = []
-    if stores:
-        modules += ["gateway_core.stores.vector_factory", "gateway_core.stores.graph.factory"]
-        if settings.qdrant_url or settings.qdrant_local_engine == "client":
-            modules += ["gateway_core.stores.qdrant", "qdrant_client"]
-        else:
-            modules += ["gateway_core.stores.qdrant_edge"]
-        if settings.neo4j_uri:
-            modules += ["gateway_core.stores.graph.neo4j", "neo4j"]
-        elif settings.falkordb_url:
-            modules += ["gateway_core.stores.graph.falkordb", "falkordb.asyncio", "redis.asyncio", "falkordb"]
-    if embeddings:
-        modules += ["gateway_core.clients.embeddings"]
-        if settings.embeddings_url:
-            modules += ["openai"]
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # an optional engine that is not installed: its first use says so
-            logger.info("preload skipped", extra={"module": name})
+    coldstart.preload(stores=stores, embeddings=embeddings, llm=llm, documents=documents)

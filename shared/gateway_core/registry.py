@@ -44,6 +44,10 @@ class ClientRegistry:
     def peek(self, name: str) -> Any | None:
         return self._clients.get(name)
 
+    def names(self) -> list[str]:
+        """The clients held now."""
+        return list(self._clients)
+
     def _forget_other_loop(self) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -55,21 +59,30 @@ class ClientRegistry:
             self._loop_bound.clear()
             self._loop = loop
 
-    async def aclose(self) -> None:
-        """Close every client (local server shutdown; never per Lambda invocation)."""
+    def drop(self) -> dict[str, Any]:
+        """Forget every client without closing it, and return them: the next use builds each anew.
+
+        Before a SnapStart snapshot (snapstart.py) every connection goes, since a restored copy of a
+        socket is dead; the build counts in `created` are kept, so a rebuild shows as a second build.
+        """
         clients, self._clients = self._clients, {}
         self._loop_bound.clear()
-        for client in clients.values():
+        return clients
+
+    async def aclose(self, *, timeout_s: float | None = None) -> None:
+        """Close every client and forget it (local server shutdown, SnapStart's before-snapshot hook;
+        never per Lambda invocation). `timeout_s` bounds each close: a dead peer must not hang it."""
+        for client in self.drop().values():
             for method in ("aclose", "close"):
                 closer = getattr(client, method, None)
                 if closer is None:
                     continue
-                result = closer()
-                if inspect.isawaitable(result):
-                    try:
-                        await result
-                    except Exception:  # noqa: BLE001, S110 - closing a half-dead client must not fail shutdown
-                        pass
+                try:
+                    result = closer()
+                    if inspect.isawaitable(result):
+                        await asyncio.wait_for(result, timeout_s)
+                except Exception:  # noqa: BLE001, S110 - closing a half-dead client must not fail shutdown
+                    pass
                 break
 
     def reset(self) -> None:
