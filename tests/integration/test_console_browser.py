@@ -302,6 +302,69 @@ def test_the_documents_view_lists_status_and_deletes_after_confirmation(console)
     console.assert_only_local()
 
 
+OFFICES = "Northwind Thermal opened an office in Taichung, led by Lin Xiaoming."
+EXTRACTION_PROMPT = "You extract a knowledge graph"
+
+
+def extract_or_answer(body: dict[str, Any]) -> Reply:
+    """Extract like a model (the company and the city the chunk names), or answer as `grounded` does."""
+    if not body["messages"][0]["content"].startswith(EXTRACTION_PROMPT):
+        return grounded(body)
+    nodes = [{"id": "company:northwind", "type": "Company", "name": "Northwind Thermal"}]
+    nodes.append({"id": "city:taichung", "type": "City", "name": "Taichung"})
+    edges = [{"src": "company:northwind", "dst": "city:taichung", "type": "HAS_OFFICE_IN"}]
+    return Reply({"nodes": nodes, "edges": edges})
+
+
+def test_the_documents_view_reextracts_a_document_after_confirmation_from_the_keyboard(console, fake_llm):
+    fake_llm.set_default("alpha", Callback(extract_or_answer))
+    posted = httpx.post(
+        f"{console.base}/documents",
+        json={"doc_id": "guides/offices.md", "text": OFFICES},
+        headers={"x-api-key": KEY},
+        timeout=60,
+    )
+    assert posted.status_code == 200 and posted.json()["document"]["extraction"] == "done", posted.text
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    page = console.page
+    wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 4")
+    assert "Extraction budget: no limit" in page.locator("#budget").inner_text()
+    row = page.locator("#documents-body tr[data-doc='guides/offices.md']")
+    button = row.get_by_role("button", name="Re-extract guides/offices.md")
+    dialog = page.locator("dialog#confirm")
+    button.focus()
+    page.keyboard.press("Enter")
+    dialog.wait_for(state="visible")
+    assert "guides/offices.md" in dialog.inner_text() and "old facts stay" in dialog.inner_text()
+    page.keyboard.press("Escape")  # no: nothing is sent
+    dialog.wait_for(state="hidden")
+    assert not [url for url in console.requests if url.endswith("/reextract")]
+    button.focus()
+    page.keyboard.press("Enter")
+    dialog.wait_for(state="visible")
+    page.keyboard.press("Tab")  # from Cancel to Re-extract
+    assert page.evaluate("document.activeElement.id") == "confirm-ok"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#documents-body tr[data-doc='guides/offices.md'] .reextract-progress.done")
+    assert "re-extracted (1 of 1 chunks" in row.locator(".reextract-progress").inner_text()
+    assert [url for url in console.requests if url.endswith("/documents/guides%2Foffices.md/reextract")]
+    status = httpx.get(f"{console.base}/documents/guides/offices.md", headers={"x-api-key": KEY}, timeout=30)
+    assert status.json()["document"]["reextract"]["state"] == "done"
+    extractions = [r for r in fake_llm.requests_for("alpha") if r.body["messages"][0]["content"].startswith("You")]
+    assert len(extractions) == 2  # the ingestion's and the re-extraction's
+    console.screenshot("console-reextract")
+    # A document with a supplied graph says what re-extracting does to it before anything is sent.
+    handbook = page.locator("#documents-body tr[data-doc='handbook.md']")
+    handbook.get_by_role("button", name="Re-extract handbook.md").click()
+    dialog.wait_for(state="visible")
+    assert "graph you supplied" in dialog.inner_text()
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="hidden")
+    console.assert_only_local()
+
+
 def test_phone_width_fits_and_the_key_survives_only_the_tab(browser, gateway):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:

@@ -555,6 +555,29 @@
     return parts.join(", ");
   }
 
+  function reextractNote(run) {
+    // The last re-extraction: where it stands (chunks done of total, tokens), or its error.
+    if (!run || !run.state) { return ""; }
+    var chunks = " (" + (run.chunks_done || 0) + " of " + (run.chunks || 0) + " chunks, " + (run.tokens || 0) + " tokens)";
+    if (run.state === "done") { return "re-extracted" + chunks; }
+    if (run.state === "incomplete") { return "re-extraction incomplete" + chunks + ": re-extract again to continue"; }
+    return "re-extraction " + run.state + chunks + (run.error ? ": " + run.error : "");
+  }
+
+  function docPath(docId) { return "documents/" + docId.split("/").map(encodeURIComponent).join("/"); }
+
+  function renderBudget(budget) {
+    var line = $("budget");
+    line.className = "meta budget";
+    if (!budget) { line.textContent = ""; return; }
+    if (budget.limit === null || budget.limit === undefined) {
+      line.textContent = "Extraction budget: no limit (" + budget.used + " tokens spent).";
+      return;
+    }
+    line.textContent = "Extraction budget: " + budget.used + " of " + budget.limit + " tokens used, " + budget.remaining + " left.";
+    if (!budget.remaining) { line.className = "meta budget bad"; line.textContent += " Re-extraction waits until it is raised."; }
+  }
+
   function documentRow(doc) {
     var error = doc.error || "";
     return el("tr", { "data-doc": doc.doc_id }, [
@@ -568,8 +591,26 @@
       el("td", { className: "num", text: doc.tokens === undefined ? "" : String(doc.tokens) }),
       el("td", { className: "err", text: error, title: error || null }),
       el("td", { text: (doc.updated_at || "").replace("T", " ").replace(/\.\d+Z$/, "Z") }),
-      el("td", {}, [el("button", { type: "button", className: "danger small", text: "Delete", "aria-label": "Delete " + doc.doc_id, onclick: function () { confirmDelete(doc.doc_id); } })]),
+      el("td", { className: "actions" }, [
+        el("button", { type: "button", className: "small reextract", text: "Re-extract", "aria-label": "Re-extract " + doc.doc_id, onclick: function () { confirmReextract(doc); } }),
+        el("button", { type: "button", className: "danger small", text: "Delete", "aria-label": "Delete " + doc.doc_id, onclick: function () { confirmDelete(doc.doc_id); } }),
+      ]),
     ]);
+  }
+
+  function rowOf(docId) {
+    var found = null;
+    document.querySelectorAll("#documents-body tr[data-doc]").forEach(function (row) { if (row.getAttribute("data-doc") === docId) { found = row; } });
+    return found;
+  }
+
+  function showRunNote(docId, text, kind) {
+    var row = rowOf(docId);
+    if (!row) { return; }
+    var note = row.querySelector(".reextract-progress");
+    if (!note) { note = el("span", { className: "reextract-progress", role: "status" }); row.children[1].appendChild(note); }
+    note.className = "reextract-progress" + (kind ? " " + kind : "");
+    note.textContent = text;
   }
 
   async function loadDocuments(more) {
@@ -584,7 +625,12 @@
     try {
       var page = await api(path);
       if (!more) { clear(body); }
-      page.documents.forEach(function (doc) { body.appendChild(documentRow(doc)); });
+      page.documents.forEach(function (doc) {
+        body.appendChild(documentRow(doc));
+        var note = reextractNote(doc.reextract);
+        if (note) { showRunNote(doc.doc_id, note, doc.reextract.state === "done" ? "done" : (doc.reextract.state === "failed" ? "bad" : "")); }
+      });
+      renderBudget(page.budget);
       if (!more && !page.documents.length) {
         body.appendChild(el("tr", {}, [el("td", { colspan: "8", className: "hint", text: "No documents yet for this key's tenant." })]));
       }
@@ -601,21 +647,84 @@
     }
   }
 
-  function confirmDelete(docId) {
+  function askConfirmation(docId, text, okText, danger, action) {
     var dialog = $("confirm");
-    $("confirm-text").textContent = "Delete “" + docId + "”? Its passages and the graph facts extracted from it are removed. This cannot be undone.";
+    $("confirm-text").textContent = text;
+    var ok = $("confirm-ok");
+    ok.textContent = okText;
+    ok.className = danger ? "danger" : "";
     dialog.setAttribute("data-doc", docId);
+    state.confirmAction = action;
     dialog.showModal();
     $("confirm-cancel").focus();
   }
 
-  async function deleteConfirmed() {
-    var dialog = $("confirm");
-    var docId = dialog.getAttribute("data-doc");
-    dialog.close();
+  function confirmed() {
+    var action = state.confirmAction;
+    state.confirmAction = null;
+    $("confirm").close();
+    if (action) { action(); }
+  }
+
+  function confirmDelete(docId) {
+    askConfirmation(docId, "Delete “" + docId + "”? Its passages and the graph facts extracted from it are removed. This cannot be undone.",
+      "Delete", true, function () { deleteConfirmed(docId); });
+  }
+
+  function confirmReextract(doc) {
+    var supplied = doc.extraction === "supplied graph";
+    var text = "Re-extract the graph of “" + doc.doc_id + "” with the model, from its " + (doc.chunks || 0) + " stored chunks? " +
+      (supplied ? "Its facts come from a graph you supplied: they are replaced by what the model extracts. " : "") +
+      "The old facts stay until every chunk is extracted, then are replaced. It spends extraction tokens.";
+    askConfirmation(doc.doc_id, text, "Re-extract", supplied, function () { reextract(doc.doc_id, supplied); });
+  }
+
+  async function reextract(docId, replaceSupplied) {
+    // Call until done: a long document answers 202 with its progress, and the next call continues.
+    var button = rowOf(docId) && rowOf(docId).querySelector("button.reextract");
+    if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
+    showError("");
+    showRunNote(docId, "re-extracting…", "");
+    var poll = setInterval(function () { watchRun(docId); }, 1500);
     try {
-      var path = "documents/" + docId.split("/").map(encodeURIComponent).join("/");
-      var result = await api(path, { method: "DELETE" });
+      for (var round = 0; round < 1000; round += 1) {
+        var response = await api("documents/" + encodeURIComponent(docId) + "/reextract", { body: { replace_supplied: replaceSupplied }, raw: true });
+        var result = await response.json();
+        renderBudget(result.budget);
+        var run = result.document.reextract || {};
+        if (result.done) {
+          clearInterval(poll);
+          await loadDocuments(false);
+          showRunNote(docId, reextractNote(run) + ": " + result.document.facts + " facts", "done");
+          setKeyStatus("Re-extracted " + docId + " (" + result.document.facts + " facts).", "good");
+          return;
+        }
+        showRunNote(docId, "re-extracting: " + (run.chunks_done || 0) + " of " + (run.chunks || 0) + " chunks…", "");
+      }
+    } catch (failure) {
+      clearInterval(poll);
+      await loadDocuments(false);
+      showRunNote(docId, "re-extraction stopped: " + describe(failure), "bad");
+      showError("Re-extracting " + docId + ": " + describe(failure));
+    } finally {
+      clearInterval(poll);
+      var again = rowOf(docId) && rowOf(docId).querySelector("button.reextract");
+      if (again) { again.disabled = false; again.removeAttribute("aria-busy"); }
+    }
+  }
+
+  async function watchRun(docId) {
+    // Progress while a call works: the status records each chunk as it is extracted.
+    try {
+      var found = await api(docPath(docId));
+      var run = found.document.reextract;
+      if (run && run.state === "running") { showRunNote(docId, "re-extracting: " + (run.chunks_done || 0) + " of " + (run.chunks || 0) + " chunks…", ""); }
+    } catch (ignored) { /* progress is a courtesy: the call itself reports failures */ }
+  }
+
+  async function deleteConfirmed(docId) {
+    try {
+      var result = await api(docPath(docId), { method: "DELETE" });
       setKeyStatus("Deleted " + docId + " (" + result.chunks_deleted + " chunks).", "good");
       await loadDocuments(false);
     } catch (failure) {
@@ -651,7 +760,8 @@
     $("documents-refresh").addEventListener("click", function () { loadDocuments(false); });
     $("documents-more").addEventListener("click", function () { loadDocuments(true); });
     $("confirm-cancel").addEventListener("click", function () { $("confirm").close(); });
-    $("confirm-ok").addEventListener("click", deleteConfirmed);
+    $("confirm-ok").addEventListener("click", confirmed);
+    $("confirm").addEventListener("close", function () { state.confirmAction = null; });
     if (getKey()) { setKeyStatus("Using the key entered earlier in this tab.", "good"); }
     window.addEventListener("hashchange", routeFromHash);
     routeFromHash();
