@@ -236,3 +236,66 @@ def test_with_extraction_off_it_is_refused_and_nothing_changes(llm, monkeypatch)
     reconfigure(monkeypatch, EXTRACT_MODE="off")
     response = reextract("offices.md")
     assert (response.status, response.json()["error"], facts()) == (409, "extraction_off", before)
+
+
+def test_a_write_failing_before_the_old_facts_go_undoes_what_was_staged(llm, monkeypatch):
+    from gateway_core.errors import Unavailable
+    from gateway_core.services import resolution
+
+    ingest()
+    before = facts()
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    write, staged = resolution.write, []
+
+    async def failing(tenant, data, sources=()):
+        if any(source.endswith("~reextract") for source in sources):
+            staged.append(sources)
+            if len(staged) == 3:
+                raise Unavailable("the graph store went away")
+        return await write(tenant, data, sources)
+
+    monkeypatch.setattr(resolution, "write", failing)
+    response = reextract("offices.md")
+    assert (response.status, len(staged)) == (503, 3)
+    assert facts() == before  # the two chunks staged are gone again, the old facts untouched
+    assert document()["reextract"]["state"] == "failed"
+
+
+def test_a_switch_cut_short_after_the_old_facts_went_is_finished_by_the_next_call(llm, monkeypatch):
+    from gateway_core.errors import Unavailable
+    from gateway_core.services import reextract as service
+
+    ingest()
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    index = service.index_chunks
+
+    async def gone(*args, **kwargs):
+        raise Unavailable("the vector store went away")
+
+    monkeypatch.setattr(service, "index_chunks", gone)
+    assert reextract("offices.md").status == 503
+    assert document()["reextract"]["state"] == "switching"
+    assert {t for _, t, _, _ in facts()} == {"NEW_FACT"}  # the new facts are there (staged): nothing lost
+    monkeypatch.setattr(service, "index_chunks", index)
+    calls = len(llm.requests)
+    response = reextract("offices.md")
+    assert response.status == 200, response.text
+    assert len(llm.requests) == calls  # finished from the saved graphs, without the model
+    assert not [s for *_, sources in facts() for s in sources if s.endswith("~reextract")]
+    assert {t for _, t, _, _ in facts()} == {"NEW_FACT"}
+
+
+def test_a_second_call_while_one_runs_or_while_ingesting_is_refused(llm):
+    from gateway_core import runtime
+    from gateway_core.services import documents_status
+
+    ingest()
+    status = runtime.run(documents_status.get("acme", "offices.md"))
+    status.reextract = {"state": "running", "chunks": 6, "chunks_done": 2, "running_until": "2999-01-01T00:00:00Z"}
+    runtime.run(documents_status.put("acme", status))
+    assert reextract("offices.md").json()["error"] == "reextract_running"
+    status.reextract = None
+    status.move("extracting")  # an ingestion at work
+    runtime.run(documents_status.put("acme", status))
+    response = reextract("offices.md")
+    assert (response.status, response.json()["error"]) == (409, "document_busy")

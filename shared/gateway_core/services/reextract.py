@@ -132,7 +132,7 @@ async def reextract(
     saved = await status_store.saved_chunks(tenant, doc_id)
     graphs = {cid: saved[cid] for cid in wanted if cid in saved and cid in set(status.reextracted_ids)}
     missing = [cid for cid in wanted if cid not in graphs]
-    switching = run.get("state") == "switching"
+    switching = bool(run.get("old_removed"))  # an earlier call began removing the old facts
 
     budget = status_store.token_budget(tenant)
     if missing and budget is not None:
@@ -379,7 +379,7 @@ async def _switch(
         if undo:  # the old facts are all still there: remove what was staged
             await _unstage(tenant, ids)
         raise
-    run["state"] = "switching"
+    run.update(state="switching", old_removed=True)
     await status_store.put(tenant, status)
     # From here the old facts go: a failure leaves `switching`, and calling again finishes it.
     await graph.delete_sources(tenant, ids, timeout=current_deadline().timeout())
@@ -395,6 +395,7 @@ async def _switch(
     status.extraction = f"sample ({len(wanted)} chunks)" if settings.extract_mode == "sample" else "done"
     status.reextracted_ids = []
     run.update(state="done", chunks_done=len(new), finished_at=_iso(_now()), running_until=None)
+    run.pop("old_removed", None)
     _restore(status, before)
     await status_store.put(tenant, status)
     await status_store.clear_chunks(tenant, doc_id, list(graphs))
@@ -432,11 +433,11 @@ async def _unstage(tenant: str, ids: list[str]) -> None:
 async def _record_failure(
     tenant: str, status: DocumentStatus, run: dict[str, Any], before: tuple[str, str | None], exc: BaseException
 ) -> None:
-    if isinstance(exc, ApiError) and exc.status == 429:
+    state = str(run.get("state") or "")
+    if state == status_store.PAUSED_BUDGET or state.startswith("waiting"):
         return  # recorded by _paused
     reason = f"{exc.code}: {exc.message}" if isinstance(exc, ApiError) else (str(exc) or type(exc).__name__)
-    if run.get("state") != "switching":
-        run["state"] = "failed"
+    run["state"] = "switching" if run.get("old_removed") else "failed"
     run.update(error=reason[:500], running_until=None)
     _restore(status, before)
     try:
