@@ -365,6 +365,42 @@ def test_the_documents_view_reextracts_a_document_after_confirmation_from_the_ke
     console.assert_only_local()
 
 
+def test_a_long_document_is_reextracted_over_several_calls_with_its_progress_shown(console, fake_llm, monkeypatch):
+    from gateway_core.settings import reset_settings
+
+    monkeypatch.setenv("CHUNK_SIZE", "120")
+    monkeypatch.setenv("CHUNK_OVERLAP", "0")
+    monkeypatch.setenv("EXTRACT_CONCURRENCY", "1")
+    monkeypatch.setenv("REQUEST_TIMEOUT_S", "6")  # about 3 s to extract per call: two slow chunks
+    reset_settings()
+    slow: list[bool] = []
+
+    def extract(body: dict[str, Any]) -> Reply:
+        reply = extract_or_answer(body)
+        return Reply(reply.content, latency=1.0) if slow else reply
+
+    fake_llm.set_default("alpha", Callback(extract))
+    text = " ".join(f"Northwind Thermal opened office number {n} in Taichung, led by Lin Xiaoming." for n in range(4))
+    posted = httpx.post(
+        f"{console.base}/documents", json={"doc_id": "offices.md", "text": text}, headers={"x-api-key": KEY}, timeout=60
+    )
+    assert posted.status_code == 200 and posted.json()["document"]["chunks"] == 4, posted.text
+    slow.append(True)
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    page = console.page
+    row = page.locator("#documents-body tr[data-doc='offices.md']")
+    row.get_by_role("button", name="Re-extract offices.md").click()
+    page.locator("dialog#confirm").get_by_role("button", name="Re-extract").click()
+    page.wait_for_selector("#documents-body tr[data-doc='offices.md'] .reextract-progress:has-text('of 4 chunks…')")
+    page.wait_for_selector("#documents-body tr[data-doc='offices.md'] .reextract-progress.done", timeout=60_000)
+    assert "re-extracted (4 of 4 chunks" in row.locator(".reextract-progress").inner_text()
+    calls = [url for url in console.requests if url.endswith("/documents/offices.md/reextract")]
+    assert len(calls) >= 2  # a 202 with the progress, then the call that finished
+    console.assert_only_local()
+
+
 def test_phone_width_fits_and_the_key_survives_only_the_tab(browser, gateway):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     try:
