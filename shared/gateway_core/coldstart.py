@@ -50,11 +50,11 @@ def modules_for(
     if embeddings:
         modules += ["gateway_core.clients.embeddings"]
         if settings.embeddings_url:
-            modules += ["openai"]
+            modules += ["openai", "httpx2", "httpcore2"]  # the openai client's transport imports httpcore2 when built
     if llm:
-        modules += ["gateway_core.clients.llm", "openai", "httpx2"]
+        modules += ["gateway_core.clients.llm", "openai", "httpx2", "httpcore2"]
     if stores or embeddings or llm:
-        modules += ["httpx"]  # upstream's error mapping, the reranker
+        modules += ["httpx", "httpcore"]  # upstream's error mapping, the reranker, Qdrant's REST client
     if documents:
         modules += ["pypdf"]  # services/documents imports it when a PDF arrives (about 100 ms)
     if idempotency and settings.idempotency_table:

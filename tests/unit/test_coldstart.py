@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WATCHED = [
     "openai",
     "httpx2",
+    "httpcore2",
     "pypdf",
     "boto3",
     "botocore.exceptions",
@@ -69,7 +70,7 @@ def init(function: str, **env: str) -> dict[str, Any]:
 
 
 STORES = {"falkordb.asyncio", "redis.asyncio", "gateway_core.stores.graph.falkordb", "gateway_core.stores.qdrant_edge"}
-LLM = {"openai", "httpx2", "gateway_core.clients.llm", "gateway_core.clients.embeddings"}
+LLM = {"openai", "httpx2", "httpcore2", "gateway_core.clients.llm", "gateway_core.clients.embeddings"}
 
 
 @pytest.mark.parametrize(
