@@ -33,8 +33,8 @@ LOOKUPS = {
     "UPSERT_EDGES": cypher.UPSERT_EDGES.format(rel="`WORKS_AT`"),
     "BACKFILL": neo4j.BACKFILL,
 }
-# What visits a whole tenant by design (delete by source, count), or anchors on an element id.
-NOT_LOOKUPS = {"DELETE_NODES_ONLY_FROM"}
+# What visits a whole tenant by design (deleting by source), through the index on tenant.
+TENANT_PASSES = {"DELETE_NODES_ONLY_FROM": Neo4jGraphStore.DELETE_NODES_ONLY_FROM}
 
 CLAUSE = re.compile(r"\b(?:OPTIONAL\s+MATCH|MATCH|MERGE)\s*\(\s*(\w*)\s*(?::\s*`?(\w+)`?)?\s*(\{[^{}]*\})?\s*\)")
 NEXT_CLAUSE = re.compile(r"\b(?:OPTIONAL\s+MATCH|MATCH|MERGE|WITH|RETURN|CALL|UNWIND|SET|FOREACH|DELETE|DETACH)\b")
@@ -87,7 +87,14 @@ def test_the_shared_list_membership_lookups_are_label_scans_on_neo4j(name: str) 
 
 def test_every_statement_the_adapter_runs_is_classified() -> None:
     statements = {name for name in vars(CypherGraphStore) if name.isupper()}
-    assert statements <= set(LOOKUPS) | NOT_LOOKUPS, statements - set(LOOKUPS) - NOT_LOOKUPS
+    assert statements <= set(LOOKUPS) | set(TENANT_PASSES), statements - set(LOOKUPS) - set(TENANT_PASSES)
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_PASSES))
+def test_the_tenant_passes_start_from_the_tenant_index(name: str) -> None:
+    [(_, label, properties)] = anchors(TENANT_PASSES[name])
+    assert label == "Entity" and "tenant" in properties
+    assert any(index.label == "Entity" and index.properties == ("tenant",) for index in INDEXES)
 
 
 def test_no_neo4j_lookup_looks_inside_a_list_property() -> None:
