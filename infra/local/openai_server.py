@@ -633,7 +633,9 @@ class FakeOpenAI:
         self._loop: asyncio.AbstractEventLoop | None = None
         # Bound now (port 0: the OS picks a free one), so the URLs are known before
         # start() and no other process can take the port in between.
-        self._socket: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say TCP, and without it
+        # every keep-alive response waits 40 ms for a delayed ACK (headers and body are two writes).
+        self._socket: socket.socket | None = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.bind(("127.0.0.1", port or 0))
         self.port: int = self._socket.getsockname()[1]
         self.root_url = f"http://127.0.0.1:{self.port}"
