@@ -13,7 +13,7 @@ EVERY_TYPE = (
     "RETURN 'text' AS s, 42 AS i, -7 AS neg, 1.5 AS d, true AS yes, false AS no, null AS nothing, "
     "['a', 2, [3.5, null]] AS list, {k: 'v', nested: {x: [1, true]}} AS map, $tenant AS tenant, $q AS q"
 )
-TRICKY = 'a "quoted" back\\slash, a \'single\' quote, 你好, and `ticks`'
+TRICKY = "a \"quoted\" back\\slash, a 'single' quote, 你好, and `ticks`"
 
 
 async def test_every_value_type_decodes_as_the_library_reads_it(falkordb_server, graph_tenant):
