@@ -210,7 +210,13 @@ class CypherGraphStore(ABC):
             rows = await self._read(
                 tenant,
                 self.NEIGHBOURS,
-                {"frontier": frontier, "fan_out": fan_out, "limit": limit - len(edges)},
+                {
+                    "frontier": frontier,
+                    "fan_out": fan_out,
+                    "limit": limit - len(edges),
+                    "known": list(nodes),
+                    "hidden": list(cypher.HIDDEN_KEYS),
+                },
                 budget.left(),
             )
             frontier = []
@@ -218,10 +224,10 @@ class CypherGraphStore(ABC):
                 key = (row["src"], row["type"], row["dst"])
                 if key not in edges and len(edges) < limit:
                     edges[key] = SubgraphEdge(
-                        src=row["src"], dst=row["dst"], type=row["type"], props=cypher.visible_props(row["props"])
+                        src=row["src"], dst=row["dst"], type=row["type"], props=dict(row["props"])
                     )
                 if row["id"] not in nodes:
-                    nodes[row["id"]] = _node(row["id"], row["node_type"], row["node_props"])
+                    nodes[row["id"]] = _node(row["id"], row["node_type"], dict(row["node_props"] or ()))
                     frontier.append(row["id"])
         return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
 

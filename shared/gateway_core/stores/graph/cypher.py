@@ -85,6 +85,8 @@ RETURN key, n.id AS id, n.name AS name, size(coalesce(n.sources, [])) AS mention
 LIMIT $limit
 """
 
+# The hidden properties stay on the server, and an entity the caller already has ($known) comes without its own:
+# a two-hop expansion's reply was mostly them (properties as [key, value] pairs).
 NEIGHBOURS = """
 UNWIND $frontier AS fid
 MATCH (s:Entity {id: fid, tenant: $tenant})
@@ -95,8 +97,10 @@ CALL {
   RETURN r, m
   LIMIT $fan_out
 }
-RETURN startNode(r).id AS src, endNode(r).id AS dst, type(r) AS type, properties(r) AS props,
-       m.id AS id, m.type AS node_type, properties(m) AS node_props
+RETURN startNode(r).id AS src, endNode(r).id AS dst, type(r) AS type,
+       [k IN keys(r) WHERE NOT k IN $hidden | [k, r[k]]] AS props, m.id AS id,
+       CASE WHEN m.id IN $known THEN null ELSE m.type END AS node_type,
+       CASE WHEN m.id IN $known THEN null ELSE [k IN keys(m) WHERE NOT k IN $hidden | [k, m[k]]] END AS node_props
 LIMIT $limit
 """
 
