@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The SAM CLI and checkov pin conflicting boto3 versions (and differ from the tests'): each gets its own venv.
+TOOLS  := $(VENV)/deploy-tools
+SAM    := $(TOOLS)/sam/bin/sam
+CHECKOV:= $(TOOLS)/checkov/bin/checkov
 
 .PHONY: demo test check dev bench eval size deploy-check lint clean
 
 demo: $(STAMP)          ## the whole flow on embedded defaults
 	$(PY) -m infra.demo.run
 
-test: $(STAMP)          ## the whole test suite, plus the template lint
+test: $(STAMP) $(SAM)   ## the whole test suite (SAM's own transform included), plus the template lint
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) -m pytest
 
@@ -31,10 +35,6 @@ eval: $(STAMP)          ## retrieval quality on a public multi-hop benchmark, wr
 size: $(STAMP)          ## unzipped size of each function plus the layer, for Lambda arm64
 	$(PY) -m infra.deploy.package_size
 
-# The SAM CLI and checkov pin conflicting boto3 versions (and differ from the tests'): each gets its own venv.
-TOOLS   := $(VENV)/deploy-tools
-SAM     := $(TOOLS)/sam/bin/sam
-CHECKOV := $(TOOLS)/checkov/bin/checkov
 
 deploy-check: $(STAMP) $(SAM) $(CHECKOV)  ## sam validate --lint, cfn-lint, checkov (skips justified in the template), layer size
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml
