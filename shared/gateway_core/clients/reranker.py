@@ -19,6 +19,7 @@ from ..errors import UpstreamError
 from ..registry import registry
 from ..settings import get_settings
 from ..upstream import external_call, httpx_errors
+from . import tls
 from .embeddings import get_embedder
 
 
@@ -31,7 +32,7 @@ class Scored:
 def _http_client() -> httpx.AsyncClient:
     settings = get_settings()
     headers = {"Authorization": f"Bearer {settings.reranker_api_key}"} if settings.reranker_api_key else {}
-    return httpx.AsyncClient(headers=headers, limits=httpx.Limits(max_connections=20))
+    return httpx.AsyncClient(headers=headers, limits=httpx.Limits(max_connections=20), verify=tls.for_httpx())
 
 
 async def rerank_http(query: str, documents: Sequence[str], top_n: int) -> list[Scored]:
