@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__, runtime
 from .deadline import Deadline, set_current
 from .errors import ApiError
-from .observability import bind_request, logger, metrics
+from .observability import bind_request, log_metrics, logger, metrics
 from .redaction import redact_text
 from .routers import health
 from .settings import get_settings
@@ -334,7 +334,7 @@ def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, An
     runtime.event_loop()
     asgi = Mangum(app, lifespan="off")
 
-    @metrics.log_metrics
+    @log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         runtime.event_loop()  # make the environment's loop current again if anything unset it
         return asgi(event, context)
