@@ -15,6 +15,9 @@ reaches a store:
   (`job title`, `start-date` and `職稱` are fine).
 - a node's name may come inside `props` (`{"key": "name", "value": ...}`, the
   predecessor's shape); an explicit `name` field wins.
+- a node's other names may come as `aliases` on the node itself (a list, or one
+  text), the predecessor's shape: they join its `aliases` property, which
+  resolution and linking read.
 """
 
 from __future__ import annotations
@@ -176,8 +179,31 @@ class Node(BaseModel):
                     continue
                 kept.append(prop)
             data["props"] = kept
+        if "aliases" in data:
+            _aliases_into_props(data)
         _normalize_type(data)
         return data
+
+
+def _aliases_into_props(data: dict[str, Any]) -> None:
+    """`aliases` given on the node itself (the predecessor's shape) joins an `aliases` prop (in place)."""
+    given = data.pop("aliases")
+    if given is None:
+        return
+    values = [given] if isinstance(given, str) else given
+    props = data.get("props")
+    props = list(props) if isinstance(props, list) else []
+    at = next((i for i, p in enumerate(props) if isinstance(p, dict) and p.get("key") == "aliases"), None)
+    if at is None:
+        props.append({"key": "aliases", "value": values})
+    else:
+        before = props[at].get("value")
+        before = [before] if isinstance(before, str) else before
+        both = [*before, *values] if isinstance(before, list) and isinstance(values, list) else None
+        if both is not None and all(isinstance(v, str) for v in both):
+            values = list(dict.fromkeys(both))
+        props[at] = {"key": "aliases", "value": values}
+    data["props"] = props
 
 
 class Edge(BaseModel):
