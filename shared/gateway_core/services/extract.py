@@ -53,7 +53,10 @@ Rules:
 - nodes: every distinct entity (person, organisation, product, place, event, concept...).
   id: a stable lowercase slug like "person:lin-xiaoming" or "company:northwind"; type: a short
   identifier in the text's language (letters, digits, underscore; e.g. Person, Company, 人物, 公司);
-  name: the entity's name as written in the text.
+  name: ONE canonical name per entity (its fullest proper name as the text gives it; one node per
+  entity however many ways the text names it). Its other names (short forms, abbreviations,
+  nicknames, names in other languages or scripts, as written in the text or well known) go in
+  props as {{"key": "aliases", "value": ["...", "..."]}}, so that every name finds the entity.
 - edges: relations stated in the text. src and dst are node ids; type is an identifier in
   UPPER_SNAKE_CASE or the text's language (e.g. FOUNDED, LOCATED_IN, 創立).
 - props: extra facts as [{{"key": ..., "value": ...}}] with identifier keys.
