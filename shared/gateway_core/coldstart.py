@@ -62,16 +62,16 @@ def modules_for(
     return list(dict.fromkeys(modules))
 
 
-def _tls_contexts(*, embeddings: bool, llm: bool, reranker: bool) -> list[str]:
-    """The shared TLS contexts the configured HTTP clients will use (clients/tls.py): 35 ms each."""
-    from .clients import tls
+def _tls_contexts(*, embeddings: bool, llm: bool, stores: bool) -> list[str]:
+    """The shared TLS contexts the configured HTTP clients will use (tls.py): 35 ms each."""
+    from . import tls
 
     settings = get_settings()
     built = []
     if (embeddings and settings.embeddings_url) or llm:  # the openai client's (httpx2)
         tls.for_httpx2()
         built.append("tls:httpx2")
-    if reranker and settings.reranker_url:
+    if stores and (settings.qdrant_url or settings.reranker_url):  # Qdrant's REST client, the reranker (httpx)
         tls.for_httpx()
         built.append("tls:httpx")
     return built
@@ -99,7 +99,7 @@ def preload(
             logger.info("preload skipped", extra={"module": name})
         else:
             loaded.append(name)
-    loaded += _tls_contexts(embeddings=embeddings, llm=llm, reranker=stores)
+    loaded += _tls_contexts(embeddings=embeddings, llm=llm, stores=stores)
     services = list(aws_clients)
     if idempotency and get_settings().idempotency_table:
         services.append("dynamodb")

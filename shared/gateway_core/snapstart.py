@@ -26,8 +26,7 @@ import random
 import sys
 import uuid
 
-from . import runtime
-from .clients import tls
+from . import runtime, tls
 from .observability import logger
 from .registry import registry
 from .settings import reset_settings

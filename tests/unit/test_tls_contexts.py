@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway_core import snapstart
-from gateway_core.clients import embeddings, llm, reranker, tls
+from gateway_core import snapstart, tls
+from gateway_core.clients import embeddings, llm, reranker
 from gateway_core.registry import registry
 from gateway_core.settings import ProviderConfig, get_settings, reset_settings
 
@@ -45,3 +45,11 @@ def test_before_snapshot_forgets_the_contexts_so_a_restored_sandbox_builds_its_o
     built = tls.for_httpx2()
     snapstart.before_snapshot()
     assert tls.for_httpx2() is not built
+
+
+def test_the_remote_qdrant_client_uses_the_httpx_context():
+    from gateway_core.stores.qdrant import QdrantVectorStore
+
+    store = QdrantVectorStore(url="https://127.0.0.1:9", api_key=None)
+    client = store._connect()  # builds the client: no request, no socket
+    assert ssl_context_of(client._client.openapi_client.client._async_client) is tls.for_httpx()

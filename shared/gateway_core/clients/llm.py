@@ -17,13 +17,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import tls
 from ..deadline import current as current_deadline
 from ..errors import BadRequest, NotConfigured, UpstreamError
 from ..redaction import redact_url
 from ..registry import registry
 from ..settings import ProviderConfig, get_settings
 from ..upstream import Classifier, external_call, mapped_failure, openai_errors, retry_after_s
-from . import tls
 
 NOT_CONFIGURED = (
     "No LLM provider is configured. Set LLM_PROVIDERS to a JSON list of "

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
+from .. import tls
 from ..deadline import current as current_deadline
 from ..errors import UpstreamError
 from ..registry import registry
 from ..settings import get_settings
 from ..upstream import external_call, httpx_errors
-from . import tls
 from .embeddings import get_embedder
 
 

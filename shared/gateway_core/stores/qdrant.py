@@ -18,6 +18,7 @@ import httpx
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from .. import tls
 from ..errors import ApiError, DeadlineExceeded, NotFound, UpstreamError
 from ..models.search import SearchFilter
 from ..redaction import redact_url
@@ -234,7 +235,11 @@ class QdrantVectorStore:
             else:
                 # No compatibility check: it is a blocking request in a thread at construction.
                 self._client = AsyncQdrantClient(
-                    url=self._url, api_key=self._api_key, timeout=math.ceil(self._timeout), check_compatibility=False
+                    url=self._url,
+                    api_key=self._api_key,
+                    timeout=math.ceil(self._timeout),
+                    check_compatibility=False,
+                    verify=tls.for_httpx(),  # passed on to its httpx client: the process's one TLS context
                 )
         return self._client
 

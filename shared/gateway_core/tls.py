@@ -1,7 +1,7 @@
 """One TLS context per HTTP library, built once and shared by every client of the process.
 
 Building one loads the CA certificates (about 35 ms on 2 cores), and each httpx client built its own on
-first use: the embeddings', every LLM provider's, the reranker's, each inside a request. These are the
+first use: the embeddings', every LLM provider's, the reranker's, Qdrant's, each inside a request. These are the
 libraries' own defaults (`httpcore2.default_ssl_context` for the openai client's httpx2,
 `httpx.create_ssl_context`), so SSL_CERT_FILE and SSL_CERT_DIR apply as before; an SSLContext is safe
 to share between connections. `coldstart.preload` builds them at init; SnapStart's before-snapshot hook
