@@ -55,6 +55,10 @@ class DocumentStatus:
     facts: int = 0  # relations written for the current version's chunks
     tokens: int = 0  # extraction tokens spent on this document (prompt + completion, every version)
     extraction_calls: int = 0
+    # Items the model gave that were left out of this version's extracted graphs (bad ids or types, edges to
+    # nodes it did not list, unreadable shapes: what /graph/extract lists in `dropped`), and how many per reason.
+    dropped: int = 0
+    dropped_reasons: dict[str, int] = field(default_factory=dict)
     source: str | None = None
     updated_at: str = ""
     history: list[dict[str, str]] = field(default_factory=list)  # the last state changes

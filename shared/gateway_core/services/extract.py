@@ -407,6 +407,18 @@ def _describe(item: dict[str, Any]) -> str:
     return f"{item['kind']} {what!r}: {item['reason']}"
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def dropped_reason(item: dict[str, Any]) -> str:
+    """Why an item was dropped, without the values it names (ids, names, types come from the text): for logs
+    and counts. `node: type: Value error, … is not an identifier`, `edge: not a node of the answer`."""
+    reason = _QUOTED.sub("…", str(item.get("reason") or "unknown"))
+    if reason.startswith("not a node of the answer"):
+        reason = "not a node of the answer"  # the ids follow
+    return f"{item.get('kind', 'item')}: {': '.join(reason.split(': ')[:2])}"[:120]
+
+
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"

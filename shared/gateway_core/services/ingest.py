@@ -11,6 +11,12 @@ version that a rate limit (`Deferred`, the record comes back after Retry-After)
 or an exhausted token budget stopped halfway asks the model only for the
 chunks still missing when it runs again. The version's facts are still
 written all at once, when every chunk is extracted.
+
+A supplied graph (a sidecar, or `graph` in POST /documents) states every chunk's facts anew, unchanged
+chunks included: their new facts are written under a staging source (`<chunk id>~supplied`) with the
+version, and only once the version is switched are their old facts removed and the new ones cited by
+their chunks, so a fact dropped from the graph goes and a failed version leaves the old facts whole.
+A failed version also takes back the merges its writes recorded (`resolution.take_back`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +43,14 @@ from . import resolution
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
 from .documents_status import PAUSED_BUDGET, DocumentStatus
-from .extract import SYSTEM_PROMPT, ExtractOptions, extract_graph, schema_text
+from .extract import SYSTEM_PROMPT, ExtractOptions, dropped_reason, extract_graph, schema_text
 from .index import ChunkInput, DeleteResult, collection_name, delete_document, index_chunks, point_id
 from .supplied_graph import SuppliedGraph
 
 # Time allowed to remove a failed version's writes, whatever is left of the batch's budget.
 UNDO_BUDGET_S = 10.0
+# Appended to an unchanged chunk's id: the source of a supplied graph's facts for it until the version is switched.
+SUPPLIED_STAGING = "~supplied"
 
 
 class Deferred(Exception):
@@ -65,6 +74,7 @@ class IngestReport:
     graph: str = "ok"
     extraction_calls: int = 0
     tokens: int = 0
+    dropped: int = 0  # items left out of the extracted graphs (see DocumentStatus.dropped)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,7 +126,7 @@ async def ingest_document(
     """
     status = await status_store.get(tenant, doc_id) or DocumentStatus(doc_id=doc_id)
     if status.version != version:
-        status.chunks_extracted = 0
+        status.chunks_extracted, status.dropped, status.dropped_reasons = 0, 0, {}
     status.version, status.source = version, source
     status.move("indexing")
     await status_store.put(tenant, status)
@@ -151,6 +161,7 @@ class _Version:
     ids: list[str]  # content-addressed, one per chunk
     known: dict[str, list[str]]  # the indexed version's chunk ids -> their entity ids
     pending_before: set[str]  # chunks of this version whose facts an earlier delivery left unwritten
+    supplied: bool = False  # the graph is the user's: it states every chunk's facts, unchanged chunks' too
 
     @property
     def changed(self) -> list[str]:
@@ -213,6 +224,7 @@ async def _graphs(
     """The chunks' graphs (supplied, saved by an earlier delivery, or extracted now) and the chunks still missing."""
     if supplied is not None and dependencies.graph_store() is not None:
         status.extraction = report.graph = "supplied graph"
+        version.supplied = True
         return supplied.per_chunk(version.chunks, version.ids), []  # from the user: no model
     skipped = graph_status()
     if skipped:
@@ -276,17 +288,40 @@ async def _switch(
     report: IngestReport,
     watch: Stopwatch,
 ) -> None:
-    """Write the new facts, forget the vanished chunks' facts, switch the vectors; undo all of it on failure."""
+    """Write the new facts, forget the vanished chunks' facts, switch the vectors; undo all of it on failure.
+
+    A supplied graph's facts for unchanged chunks are staged, then switched in once the rest succeeded."""
     new_facts = [cid for cid in written if cid not in version.known or cid in version.pending_before]
+    restated = [cid for cid in version.ids if cid in version.known and cid not in new_facts] if version.supplied else []
+    sources = {cid: cid if cid in new_facts else staged(cid) for cid in written}
+    recorded = resolution.Recorded()
     try:
         with watch.stage("graph"):
-            await _write_facts(tenant, written)
+            await _write_facts(tenant, {sources[cid]: graph for cid, graph in written.items()}, recorded)
             report.chunks_removed = await _forget_vanished(tenant, version.vanished)
         with watch.stage("index"):
             await _index(tenant, version.doc_id, inputs)
     except BaseException:
-        await _undo_new_version(tenant, version.doc_id, new_facts, version.changed)
+        await _undo_new_version(tenant, version.doc_id, new_facts, version.changed, restated, recorded)
         raise
+    if restated:
+        with watch.stage("graph"):
+            await _restate(tenant, restated, written)
+
+
+def staged(chunk_id: str) -> str:
+    return f"{chunk_id}{SUPPLIED_STAGING}"
+
+
+async def _restate(tenant: str, restated: list[str], written: dict[str, GraphData]) -> None:
+    """Unchanged chunks now state what the supplied graph says: their old facts go, the staged ones are cited
+    by the chunks. A failure here leaves the new facts staged (never lost); a redelivery finishes the switch."""
+    graph = dependencies.graph_store()
+    if graph is None:
+        return
+    await graph.delete_sources(tenant, restated, timeout=current_deadline().timeout())
+    await _write_facts(tenant, {cid: written[cid] for cid in restated if cid in written})
+    await graph.delete_sources(tenant, [staged(cid) for cid in restated], timeout=current_deadline().timeout())
 
 
 async def _record_ready(
@@ -298,7 +333,7 @@ async def _record_ready(
     remaining: list[str],
 ) -> None:
     """The document's counts once searchable; the saved chunk graphs go once their facts are written."""
-    current = set(version.ids)
+    current = set(version.ids) if not version.supplied else set()  # a supplied graph states every chunk's facts
     facts = {cid: n for cid, n in status.chunk_facts.items() if cid in current and cid not in written}
     facts.update({cid: len(graph.edges) for cid, graph in written.items()})
     status.chunk_facts, status.facts = facts, sum(facts.values())
@@ -380,6 +415,7 @@ async def _extract(
     limit = asyncio.Semaphore(max(1, get_settings().extract_concurrency))
     budget = status_store.token_budget(tenant)
     stop: list[str | RateLimited] = []
+    dropped: list[str] = []  # why each item left out of this delivery's graphs was dropped
 
     async def one(cid: str, chunk: Chunk) -> None:
         async with limit:
@@ -389,8 +425,9 @@ async def _extract(
                 stop.append("budget")
                 return
             calls: list[int] = []
+            left_out: list[dict[str, Any]] = []
             try:
-                graph = await extract_chunk(chunk.text, calls)
+                graph = await extract_chunk(chunk.text, calls, left_out)
             except RateLimited as exc:
                 stop.append(exc)
                 tenant_metric(tenant, "RateLimited", 1)
@@ -399,6 +436,7 @@ async def _extract(
                 await _spent(tenant, status, report, calls)
             await status_store.save_chunk(tenant, doc_id, cid, graph, sum(calls))
             graphs[cid] = graph
+            _count_dropped(status, report, dropped, left_out)
             status.chunks_extracted += 1
             status.chunks_pending = max(0, status.chunks_pending - 1)
             await status_store.put(tenant, status)  # progress, visible while the document is extracting
@@ -412,8 +450,29 @@ async def _extract(
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
+    finally:
+        _log_dropped(doc_id, dropped)
     budget_stop = "budget" if "budget" in stop else None
     return next((reason for reason in stop if isinstance(reason, RateLimited)), budget_stop)
+
+
+def _count_dropped(
+    status: DocumentStatus, report: IngestReport, dropped: list[str], items: list[dict[str, Any]]
+) -> None:
+    """Count what one chunk's graph left out, by reason, on the document's status and the report."""
+    reasons = [dropped_reason(item) for item in items]
+    dropped.extend(reasons)
+    report.dropped += len(reasons)
+    status.dropped += len(reasons)
+    for reason in reasons:
+        status.dropped_reasons[reason] = status.dropped_reasons.get(reason, 0) + 1
+
+
+def _log_dropped(doc_id: str, dropped: list[str]) -> None:
+    """One line per delivery: how many items were left out, and why (no document text, no values)."""
+    if dropped:
+        reasons = {reason: dropped.count(reason) for reason in dict.fromkeys(dropped)}
+        logger.warning("graph items dropped", extra={"doc_id": doc_id, "dropped": len(dropped), "reasons": reasons})
 
 
 async def _spent(tenant: str, status: DocumentStatus, report: IngestReport, calls: list[int]) -> None:
@@ -435,37 +494,59 @@ async def _spent(tenant: str, status: DocumentStatus, report: IngestReport, call
 INGEST_EXTRACTION = ExtractOptions(min_nodes=0, allow_empty=True, strategy="sequential")
 
 
-async def extract_chunk(text: str, calls: list[int]) -> GraphData:
-    """One chunk's graph; each call's tokens (prompt + completion, failed calls included) go into `calls`.
+async def extract_chunk(text: str, calls: list[int], dropped: list[dict[str, Any]] | None = None) -> GraphData:
+    """One chunk's graph; each call's tokens (prompt + completion, failed calls included) go into `calls`, the
+    items left out of the graph (with their reasons, as /graph/extract lists them) into `dropped`.
 
     Every provider rate limited -> RateLimited with the soonest Retry-After (see extract.extract_graph).
     """
-    return (await extract_graph(text, INGEST_EXTRACTION, spent=calls)).graph
+    extraction = await extract_graph(text, INGEST_EXTRACTION, spent=calls)
+    if dropped is not None:
+        dropped += extraction.dropped
+    return extraction.graph
 
 
-async def _write_facts(tenant: str, graphs: dict[str, GraphData]) -> None:
-    """Each chunk's facts, with the chunk as their source, resolved against the graph (`resolution`)."""
+async def _write_facts(tenant: str, graphs: dict[str, GraphData], recorded: resolution.Recorded | None = None) -> None:
+    """Each source's facts (a chunk's, or staged), resolved against the graph (`resolution`); the merges
+    they make are collected in `recorded`."""
     graph = dependencies.graph_store()
     if graph is None or not graphs:
         return
-    for cid, data in graphs.items():
-        await resolution.write(tenant, data, sources=[cid])
+    for source, data in graphs.items():
+        await resolution.write(tenant, data, sources=[source], recorded=recorded)
 
 
-async def _undo_new_version(tenant: str, doc_id: str, fact_ids: list[str], point_ids: list[str]) -> None:
-    """Remove what a failed version added (the facts it wrote, its new points); best effort."""
-    if not fact_ids and not point_ids:
+async def _undo_new_version(
+    tenant: str,
+    doc_id: str,
+    fact_ids: list[str],
+    point_ids: list[str],
+    restated: Sequence[str] = (),
+    recorded: resolution.Recorded | None = None,
+) -> None:
+    """Remove what a failed version added (the facts it wrote or staged, its new points, the merges its writes
+    recorded); best effort."""
+    staged_ids = [staged(cid) for cid in restated]
+    if not fact_ids and not point_ids and not staged_ids:
         return
     budget = Deadline.after(UNDO_BUDGET_S)  # its own: the failure may be the request's deadline itself
     try:
         graph = dependencies.graph_store()
-        if graph is not None and (fact_ids or point_ids):
-            await graph.delete_sources(tenant, sorted({*fact_ids, *point_ids}), timeout=budget.timeout())
+        if graph is not None:
+            await graph.delete_sources(tenant, sorted({*fact_ids, *point_ids, *staged_ids}), timeout=budget.timeout())
         points = [point_id(tenant, doc_id, cid) for cid in point_ids]
         if points:
             await dependencies.vector_store().delete(collection_name(None), tenant=tenant, ids=points)
     except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
         logger.warning("could not undo a failed version", extra={"doc_id": doc_id, "reason": str(exc)[:300]})
+    if recorded is None or not (recorded.merges or recorded.points):
+        return
+    try:
+        await resolution.take_back(tenant, recorded, budget)
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        logger.warning(
+            "could not take back a failed version's merges", extra={"doc_id": doc_id, "reason": str(exc)[:300]}
+        )
 
 
 async def remove_document(tenant: str, doc_id: str, *, collection: str | None = None) -> DeleteResult:

@@ -44,6 +44,10 @@ added and the facts written for the absorbed id (then and in later writes that n
   removes facts only by source, and the same source may state the survivor's own facts), and its
   name index keeps the absorbed name's key, so a question naming it links both nodes.
 
+An ingest version that fails collects what its writes recorded (`Recorded`) and takes it back
+(`take_back`) once its facts are removed: the merge and facts records go, and the survivor loses the
+absorbed ids and the aliases those merges added (not an undo: nothing is marked distinct).
+
 After each write, the names and aliases of the entities it created or renamed are embedded into
 the entity name index, when it has a reader (the similarity merge, dense linking) or
 `ENTITY_NAME_INDEX=true` asks for it ahead of them. Resolution costs one name-key and one id lookup
@@ -64,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import dependencies
 from ..clients.embeddings import dimension, get_embedder
+from ..deadline import Deadline
 from ..deadline import current as current_deadline
 from ..errors import Conflict, NotConfigured, NotFound
 from ..models.graph import ORIGINAL_TYPE_KEY, Edge, GraphData, Node, Prop, SubgraphNode, is_identifier
@@ -555,8 +560,21 @@ async def index_names(vectors: VectorStore, tenant: str, result: Plan) -> None:
     await vectors.upsert(name, points)
 
 
-async def write(tenant: str, data: GraphData, sources: Sequence[str] = ()) -> UpsertResult:
-    """Resolve `data` against the tenant's graph, record its merges, write it, index its new names."""
+@dataclass
+class Recorded:
+    """What writes recorded beside the graph (their merges, the facts of absorbed ids), so that a failed
+    ingest version can take it back (`take_back`)."""
+
+    merges: list[MergeRecord] = field(default_factory=list)
+    points: list[str] = field(default_factory=list)  # in the merges collection: merge records, facts
+
+
+async def write(
+    tenant: str, data: GraphData, sources: Sequence[str] = (), *, recorded: Recorded | None = None
+) -> UpsertResult:
+    """Resolve `data` against the tenant's graph, record its merges, write it, index its new names.
+
+    `recorded` collects the merges and facts records this write makes (before any is written)."""
     graph = dependencies.graph_store()
     if graph is None:
         raise NotConfigured("No graph store is configured: set FALKORDB_URL (redis://host:port) or NEO4J_URI.")
@@ -565,7 +583,11 @@ async def write(tenant: str, data: GraphData, sources: Sequence[str] = ()) -> Up
     now = _now()
     for record in result.merges:
         record.sources, record.created_at = list(sources), now
-    await _record_points(vectors, tenant, [*map(_record_point, result.merges), *_facts_points(result, sources)])
+    points = [*map(_record_point, result.merges), *_facts_points(result, sources)]
+    if recorded is not None:
+        recorded.merges += result.merges
+        recorded.points += [pid for pid, _ in points]
+    await _record_points(vectors, tenant, points)
     written = await graph.upsert(tenant, result.data, sources=sources, timeout=current_deadline().timeout())
     if result.merges:
         logger.info(
@@ -579,6 +601,42 @@ async def write(tenant: str, data: GraphData, sources: Sequence[str] = ()) -> Up
     except Exception as exc:  # noqa: BLE001 - the facts are written; only paraphrase linking misses these names
         logger.warning("entity names not indexed", extra={"reason": str(exc)[:300]})
     return written
+
+
+async def take_back(tenant: str, recorded: Recorded, budget: Deadline) -> None:
+    """Undo what the writes of a failed ingest version recorded, once their facts are removed by source.
+
+    Their merge records and facts records go (`GET /graph/merges` no longer lists them), and each survivor
+    still stored (one the version created went with its facts) no longer answers to the ids those merges
+    absorbed and loses the aliases they added. Not a merge undo: nothing is restored and nothing is marked
+    distinct, so a redelivery of the version merges the same nodes again."""
+    graph = dependencies.graph_store()
+    if graph is not None and recorded.merges:
+        survivors = list(dict.fromkeys(record.survivor for record in recorded.merges))
+        found = await graph.expand(tenant, ids=survivors, max_hops=0, limit=len(survivors), timeout=budget.timeout())
+        nodes = []
+        for node in (n for n in found.nodes if n.id in set(survivors)):
+            records = [record for record in recorded.merges if record.survivor == node.id]
+            absorbed = {record.absorbed for record in records}
+            added = {alias for record in records for alias in record.added_aliases}
+            merged, aliases = _strings(node.props.get(MERGED_FROM)), aliases_of(node.props)
+            if absorbed.isdisjoint(merged) and added.isdisjoint(aliases):
+                continue
+            props = {
+                MERGED_FROM: [i for i in merged if i not in absorbed],
+                ALIASES: [a for a in aliases if a not in added],
+            }
+            nodes.append(_node(node.id, node.type, _stored_name(node), props))
+        if nodes:
+            await graph.upsert(tenant, GraphData.model_construct(nodes=nodes, edges=[]), timeout=budget.timeout())
+    points = list(dict.fromkeys(recorded.points))
+    if points:
+        await dependencies.vector_store().delete(collections()[1], tenant=tenant, ids=points)
+    if recorded.merges:
+        logger.info(
+            "merges taken back",
+            extra={"merges": [{"absorbed": r.absorbed, "survivor": r.survivor} for r in recorded.merges]},
+        )
 
 
 # --- audit and undo -----------------------------------------------------------------------------
