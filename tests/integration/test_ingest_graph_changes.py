@@ -60,6 +60,24 @@ def test_a_fact_dropped_from_the_sidecar_disappears_though_the_document_is_uncha
     assert relation_types() == ["HAS_OFFICE_IN"]
 
 
+def test_a_deleted_sidecar_takes_its_facts_and_the_model_extracts_the_document(pipeline, with_llm, small_chunks):
+    upload(pipeline, "acme/offices.md", LONG_DOC)
+    upload(pipeline, "acme/offices.md.graph.json", json.dumps(own_graph(OFFICE, HIRED)), "application/json")
+    run_queue(pipeline, rounds=2)
+    pipeline.aws.client("s3").delete_object(Bucket=pipeline.bucket, Key="acme/offices.md.graph.json")
+    run_queue(pipeline)
+    assert (set(relation_types()), document("offices.md")["extraction"]) == ({"RELATED_TO"}, "done")
+
+
+def test_a_deleted_sidecar_takes_its_facts_without_a_model(pipeline, small_chunks):
+    upload(pipeline, "acme/offices.md", LONG_DOC)
+    upload(pipeline, "acme/offices.md.graph.json", json.dumps(own_graph(OFFICE, HIRED)), "application/json")
+    run_queue(pipeline, rounds=2)
+    pipeline.aws.client("s3").delete_object(Bucket=pipeline.bucket, Key="acme/offices.md.graph.json")
+    run_queue(pipeline)
+    assert (relation_types(), document("offices.md")["facts"]) == ([], 0)
+
+
 def test_a_fact_dropped_from_a_posted_graph_disappears(pipeline, with_llm, small_chunks):
     for graph in (own_graph(OFFICE, HIRED), own_graph(OFFICE)):
         response = api("POST", "/documents", {"doc_id": "posted.md", "text": LONG_DOC, "graph": graph})

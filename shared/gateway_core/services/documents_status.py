@@ -70,12 +70,14 @@ class DocumentStatus:
     pending_ids: list[str] = field(default_factory=list)
     chunk_facts: dict[str, int] = field(default_factory=dict)
     reextracted_ids: list[str] = field(default_factory=list)
+    # The document's supplied graph is gone: the next complete version's facts replace those of every chunk.
+    replace_facts: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def public(self) -> dict[str, Any]:
-        hidden = ("pending_ids", "chunk_facts", "reextracted_ids")
+        hidden = ("pending_ids", "chunk_facts", "reextracted_ids", "replace_facts")
         return {key: value for key, value in self.as_dict().items() if key not in hidden}
 
     @classmethod

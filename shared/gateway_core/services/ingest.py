@@ -16,6 +16,9 @@ A supplied graph (a sidecar, or `graph` in POST /documents) states every chunk's
 chunks included: their new facts are written under a staging source (`<chunk id>~supplied`) with the
 version, and only once the version is switched are their old facts removed and the new ones cited by
 their chunks, so a fact dropped from the graph goes and a failed version leaves the old facts whole.
+The same when a supplied graph is gone (its sidecar deleted): every chunk is extracted (or, with no
+model, left without facts) and its facts replace the supplied ones (`DocumentStatus.replace_facts`
+keeps that wish across a paused or failed delivery).
 A failed version also takes back the merges its writes recorded (`resolution.take_back`).
 """
 
@@ -125,6 +128,8 @@ async def ingest_document(
     (searchable) and the facts wait (`extraction: paused (budget)`, Deferred).
     """
     status = await status_store.get(tenant, doc_id) or DocumentStatus(doc_id=doc_id)
+    if supplied is None and status.extraction == "supplied graph":  # the user's graph is gone: the model's replaces it
+        status.replace_facts = True
     if status.version != version:
         status.chunks_extracted, status.dropped, status.dropped_reasons = 0, 0, {}
     status.version, status.source = version, source
@@ -161,7 +166,7 @@ class _Version:
     ids: list[str]  # content-addressed, one per chunk
     known: dict[str, list[str]]  # the indexed version's chunk ids -> their entity ids
     pending_before: set[str]  # chunks of this version whose facts an earlier delivery left unwritten
-    supplied: bool = False  # the graph is the user's: it states every chunk's facts, unchanged chunks' too
+    replaces: bool = False  # this version's graphs state every chunk's facts, unchanged chunks' too
 
     @property
     def changed(self) -> list[str]:
@@ -190,12 +195,14 @@ async def _ingest(
         chunks = await _parse_and_chunk(data, filename, content_type)
     ids = [chunk_id(doc_id, chunk) for chunk in chunks]
     version = _Version(doc_id, chunks, ids, await _known_chunks(tenant, doc_id), set(status.pending_ids) & set(ids))
+    version.replaces = supplied is not None or status.replace_facts
     report.chunks, report.chunks_changed, status.chunks = len(chunks), len(version.changed), len(chunks)
 
     graphs, remaining = await _graphs(tenant, version, supplied, status, report, watch)
     report.entities = sum(len(graph.nodes) for graph in graphs.values())
     report.relations = sum(len(graph.edges) for graph in graphs.values())
     written = graphs if not remaining else {}  # a version's facts are written all at once, or not yet
+    version.replaces = version.replaces and not remaining  # the old facts stay until the new ones are complete
 
     status.move("indexing")
     await status_store.put(tenant, status)
@@ -224,14 +231,15 @@ async def _graphs(
     """The chunks' graphs (supplied, saved by an earlier delivery, or extracted now) and the chunks still missing."""
     if supplied is not None and dependencies.graph_store() is not None:
         status.extraction = report.graph = "supplied graph"
-        version.supplied = True
         return supplied.per_chunk(version.chunks, version.ids), []  # from the user: no model
     skipped = graph_status()
     if skipped:
         status.extraction = report.graph = skipped
         return {}, []
     settings = get_settings()
-    wanted = [cid for cid in version.ids if cid not in version.known or cid in version.pending_before]
+    wanted = [
+        cid for cid in version.ids if cid not in version.known or cid in version.pending_before or version.replaces
+    ]
     if settings.extract_mode == "sample":
         wanted = sample(wanted, settings.extract_sample_chunks)
     saved = await status_store.saved_chunks(tenant, version.doc_id)
@@ -291,8 +299,9 @@ async def _switch(
     """Write the new facts, forget the vanished chunks' facts, switch the vectors; undo all of it on failure.
 
     A supplied graph's facts for unchanged chunks are staged, then switched in once the rest succeeded."""
-    new_facts = [cid for cid in written if cid not in version.known or cid in version.pending_before]
-    restated = [cid for cid in version.ids if cid in version.known and cid not in new_facts] if version.supplied else []
+    fresh = [cid for cid in written if cid not in version.known or cid in version.pending_before]
+    new_facts = [cid for cid in fresh if cid not in version.known or not version.replaces]
+    restated = [cid for cid in version.ids if cid in version.known and cid not in new_facts] if version.replaces else []
     sources = {cid: cid if cid in new_facts else staged(cid) for cid in written}
     recorded = resolution.Recorded()
     try:
@@ -333,12 +342,13 @@ async def _record_ready(
     remaining: list[str],
 ) -> None:
     """The document's counts once searchable; the saved chunk graphs go once their facts are written."""
-    current = set(version.ids) if not version.supplied else set()  # a supplied graph states every chunk's facts
+    current = set(version.ids) if not version.replaces else set()  # the written graphs state every chunk's facts
     facts = {cid: n for cid, n in status.chunk_facts.items() if cid in current and cid not in written}
     facts.update({cid: len(graph.edges) for cid, graph in written.items()})
     status.chunk_facts, status.facts = facts, sum(facts.values())
     status.pending_ids = [cid for cid in version.ids if cid in set(remaining) | set(graphs)] if remaining else []
     status.chunks_pending = len(remaining)
+    status.replace_facts = status.replace_facts and bool(remaining)
     status.move("ready")
     await status_store.put(tenant, status)
     if not remaining:
@@ -606,7 +616,9 @@ async def estimate(tenant: str, doc_id: str, text: str, supplied: bool) -> dict[
     status = await status_store.get(tenant, doc_id)
     pending = set(status.pending_ids) if status else set()
     skipped = "supplied graph" if supplied else graph_status()
-    wanted = [] if skipped else [cid for cid in ids if cid not in known or cid in pending]
+    # A supplied graph gone: every chunk is extracted again.
+    replacing = status is not None and (status.extraction == "supplied graph" or status.replace_facts)
+    wanted = [] if skipped else [cid for cid in ids if cid not in known or cid in pending or replacing]
     if settings.extract_mode == "sample":
         wanted = sample(wanted, settings.extract_sample_chunks)
     saved = set(await status_store.saved_chunks(tenant, doc_id)) if wanted else set()
