@@ -460,3 +460,42 @@ def test_the_keyboard_alone_reaches_everything_in_order(console):
     page.keyboard.press("Enter")
     page.wait_for_selector("#answer.complete")
     console.assert_only_local()
+
+
+def post_document(base: str, document: dict[str, Any]) -> None:
+    """Ingest with a graph of its own (the company it names), so no model is asked to extract one."""
+    document = {"graph": {"nodes": [NW]}, **document}
+    response = httpx.post(f"{base}/documents", json=document, headers={"x-api-key": KEY}, timeout=60)
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def phone(browser, gateway) -> Iterator[Console]:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    try:
+        yield Console(context.new_page(), gateway.url)
+    finally:
+        context.close()
+
+
+def fits_the_width(page: Any) -> bool:
+    # clientWidth, not innerWidth: a phone's layout viewport widens to whatever overflows, innerWidth with it.
+    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+LONG_NAME = "quarterly-maintenance-report-for-every-heat-pump-installed-in-taichung-" + "x" * 60 + ".md"
+
+
+def test_deleting_a_document_whose_id_holds_dot_dot_segments_deletes_that_document_and_no_other(console):
+    trap = "notes/../../documents/products.md"  # as a path, it would resolve to DELETE /documents/products.md
+    post_document(console.base, {"doc_id": trap, "text": "A note that names a route in its id."})
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    row = console.page.locator("#documents-body tr[data-doc='notes/../../documents/products.md']")
+    row.get_by_role("button", name=f"Delete {trap}").click()
+    console.page.locator("dialog#confirm").get_by_role("button", name="Delete").click()
+    console.page.wait_for_selector(f"#key-status.good:has-text('Deleted {trap}')")
+    products = httpx.get(f"{console.base}/documents/products.md", headers={"x-api-key": KEY}, timeout=30)
+    assert products.status_code == 200, "the console deleted another document than the one confirmed"
+    console.assert_only_local()

@@ -564,7 +564,14 @@
     return "re-extraction " + run.state + chunks + (run.error ? ": " + run.error : "");
   }
 
-  function docPath(docId) { return "documents/" + docId.split("/").map(encodeURIComponent).join("/"); }
+  function docPath(docId) {
+    // The whole id in one path segment ("/" as %2F): a ".." in an id ("x/../../documents/other.md") must not
+    // lead the request to another document or route. "." and ".." alone cannot be written in a URL at all.
+    if (docId === "." || docId === "..") {
+      throw new ApiFailure(0, "unaddressable", "The document id “" + docId + "” cannot be written in a URL: use the API for it.");
+    }
+    return "documents/" + encodeURIComponent(docId);
+  }
 
   function renderBudget(budget) {
     var line = $("budget");
@@ -688,7 +695,7 @@
     var poll = setInterval(function () { watchRun(docId); }, 1500);
     try {
       for (var round = 0; round < 1000; round += 1) {
-        var response = await api("documents/" + encodeURIComponent(docId) + "/reextract", { body: { replace_supplied: replaceSupplied }, raw: true });
+        var response = await api(docPath(docId) + "/reextract", { body: { replace_supplied: replaceSupplied }, raw: true });
         var result = await response.json();
         renderBudget(result.budget);
         var run = result.document.reextract || {};
