@@ -499,3 +499,13 @@ def test_deleting_a_document_whose_id_holds_dot_dot_segments_deletes_that_docume
     products = httpx.get(f"{console.base}/documents/products.md", headers={"x-api-key": KEY}, timeout=30)
     assert products.status_code == 200, "the console deleted another document than the one confirmed"
     console.assert_only_local()
+
+
+def test_a_key_with_a_character_no_key_has_is_refused_before_any_call_and_not_kept(console):
+    console.open()
+    console.enter_key("test-key-acme’")  # pasted with a typographic quote
+    console.page.wait_for_selector("#key-status.bad")
+    assert "“’”" in console.page.locator("#key-status").inner_text()
+    assert "could not be reached" not in console.page.get_by_role("alert").inner_text()
+    assert console.page.evaluate("sessionStorage.length") == 0
+    console.assert_only_local()

@@ -120,6 +120,17 @@
     var input = $("key-input");
     var key = input.value.trim();
     if (!key) { return; }
+    // A header carries the key: a character no key has (a typographic quote, a letter with an accent, a space
+    // pasted along with it) would fail every call as "the gateway could not be reached". Say which one it is.
+    var odd = /[^\x21-\x7e]/.exec(key);
+    if (odd) {
+      var shown = /\s/.test(odd[0]) ? "a space" : "“" + odd[0] + "”";
+      var message = "That is not an API key: it has " + shown + ", and a key has only letters, digits and ASCII punctuation. Was something pasted along with it?";
+      setKeyStatus(message, "bad");
+      showError(message);
+      input.focus();
+      return;
+    }
     sessionStorage.setItem(KEY_NAME, key);
     input.value = "";
     showError("");
