@@ -509,3 +509,24 @@ def test_a_key_with_a_character_no_key_has_is_refused_before_any_call_and_not_ke
     assert "could not be reached" not in console.page.get_by_role("alert").inner_text()
     assert console.page.evaluate("sessionStorage.length") == 0
     console.assert_only_local()
+
+
+def test_a_new_question_replaces_an_answer_still_streaming(console, fake_llm):
+    def slow_first(body: dict[str, Any]) -> Reply:
+        if "Question: When" in body["messages"][-1]["content"]:
+            return Reply("The first question's answer, written slowly.", latency=1.0)
+        return Reply("Lin Xiaoming founded it.", latency=2.0)
+
+    fake_llm.set_default("alpha", Callback(slow_first))
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    question = console.page.get_by_label("Question")
+    question.fill("When was Northwind Thermal founded?")
+    question.press("Enter")
+    fake_llm.wait_for(lambda: len(fake_llm.requests_for("alpha")) == 1, timeout=10)  # the first is being answered
+    question.fill("Who founded Northwind Thermal?")
+    question.press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    assert console.page.locator("#answer").inner_text().strip() == "Lin Xiaoming founded it."
+    console.assert_only_local()

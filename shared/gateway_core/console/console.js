@@ -94,6 +94,7 @@
       credentials: "omit",
       cache: "no-store",
       referrerPolicy: "no-referrer",
+      signal: options.signal,
     });
     if (options.raw) {
       if (!response.ok) { throw await failureOf(response); }
@@ -288,6 +289,10 @@
     if (event) { event.preventDefault(); }
     var query = $("question").value.trim();
     if (!query) { return; }
+    // The newest question wins: an answer still streaming is stopped, and writes nothing more.
+    if (state.asking) { state.asking.abort(); }
+    var asking = new AbortController();
+    state.asking = asking;
     showError("");
     state.answerText = "";
     state.deltas = 0;
@@ -297,7 +302,6 @@
     clear(box);
     box.appendChild(hint("Retrieving passages…"));
     box.setAttribute("aria-busy", "true");
-    $("ask-button").disabled = true;
     clear($("citations"));
     clear($("answer-meta"));
     clear($("passage"));
@@ -306,25 +310,29 @@
     clear(facts);
     facts.appendChild(el("li", { className: "hint", text: "They arrive with the answer." }));
     try {
-      var response = await api("answer", { body: { query: query, stream: true }, raw: true });
-      await readEvents(response);
+      var response = await api("answer", { body: { query: query, stream: true }, raw: true, signal: asking.signal });
+      await readEvents(response, asking);
     } catch (failure) {
+      if (asking.signal.aborted) { return; }  // a newer question replaced this one
       clear(box);
       box.appendChild(hint("No answer."));
       showError(describe(failure));
     } finally {
-      box.setAttribute("aria-busy", "false");
-      $("ask-button").disabled = false;
+      if (state.asking === asking) {
+        state.asking = null;
+        box.setAttribute("aria-busy", "false");
+      }
     }
   }
 
-  async function readEvents(response) {
+  async function readEvents(response, asking) {
     var reader = response.body.getReader();
     var decoder = new TextDecoder("utf-8");  // stream mode: a character split across chunks stays whole
     var buffer = "";
     var finished = false;
     for (;;) {
       var part = await reader.read();
+      if (asking.signal.aborted) { reader.cancel(); return; }
       if (part.done) { break; }
       buffer += decoder.decode(part.value, { stream: true });
       var boundary;
