@@ -511,6 +511,19 @@ def test_a_key_with_a_character_no_key_has_is_refused_before_any_call_and_not_ke
     console.assert_only_local()
 
 
+def test_a_marker_the_sources_lack_says_it_points_at_nothing_once_the_answer_is_complete(console, fake_llm):
+    fake_llm.set_default("alpha", Callback(lambda body: Reply("Northwind Thermal was founded in 2011 [1], see [9].")))
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Question").fill("Who founded Northwind Thermal?")
+    console.page.get_by_label("Question").press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    console.page.locator("#answer .cite[data-n='9']").click()
+    assert "no source [9] was given" in console.page.locator("#passage").inner_text()
+    console.assert_only_local()
+
+
 def test_a_new_question_replaces_an_answer_still_streaming(console, fake_llm):
     def slow_first(body: dict[str, Any]) -> Reply:
         if "Question: When" in body["messages"][-1]["content"]:

@@ -220,7 +220,9 @@
     clear(panel);
     var citation = state.citations[n];
     if (!citation) {
-      panel.appendChild(hint("Source [" + n + "] is not known yet: the sources arrive when the answer is complete."));
+      panel.appendChild(hint($("answer").classList.contains("complete")
+        ? "The answer cites [" + n + "], but no source [" + n + "] was given to the model: this marker points at nothing."
+        : "Source [" + n + "] is not known yet: the sources arrive when the answer is complete."));
       panel.focus();
       return;
     }
