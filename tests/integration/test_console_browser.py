@@ -413,7 +413,7 @@ def test_phone_width_fits_and_the_key_survives_only_the_tab(browser, gateway):
         console.page.wait_for_selector("#answer.complete")
         console.page.locator("#answer .cite").first.tap()
         console.page.locator("#passage .passage-text").wait_for()
-        assert console.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert fits_the_width(console.page)
         console.screenshot("console-phone")
         console.assert_only_local()
         other = Console(context.new_page(), gateway.url)  # a new tab: sessionStorage is per tab
@@ -542,4 +542,52 @@ def test_a_new_question_replaces_an_answer_still_streaming(console, fake_llm):
     question.press("Enter")
     console.page.wait_for_selector("#answer.complete")
     assert console.page.locator("#answer").inner_text().strip() == "Lin Xiaoming founded it."
+    console.assert_only_local()
+
+
+def test_the_documents_table_with_a_long_document_name_fits_a_phone(phone):
+    post_document(phone.base, {"doc_id": LONG_NAME, "text": "Every heat pump was serviced in the spring."})
+    phone.open("documents")
+    phone.enter_key()
+    phone.key_accepted()
+    wait_until(phone.page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 4")
+    assert fits_the_width(phone.page)
+    phone.assert_only_local()
+
+
+def test_a_cited_passage_with_a_long_document_name_fits_a_phone(phone, fake_llm):
+    post_document(phone.base, {"doc_id": LONG_NAME, "text": "Every Northwind Thermal heat pump was serviced in 2024."})
+
+    def cite_the_service(body: dict[str, Any]) -> Reply:
+        passages = PASSAGE.findall(body["messages"][-1]["content"])
+        return Reply(f"They were serviced in 2024 [{next(n for n, text in passages if 'serviced' in text)}].")
+
+    fake_llm.set_default("alpha", Callback(cite_the_service))
+    phone.open()
+    phone.enter_key()
+    phone.key_accepted()
+    phone.page.get_by_label("Question").fill("When were the Northwind Thermal heat pumps serviced?")
+    phone.page.get_by_label("Question").press("Enter")
+    phone.page.wait_for_selector("#answer.complete")
+    phone.page.locator("#answer .cite").first.tap()
+    phone.page.locator("#passage .passage-text").wait_for()
+    assert LONG_NAME in phone.page.locator("#passage .passage-head").inner_text()
+    assert fits_the_width(phone.page)
+    phone.assert_only_local()
+
+
+def test_a_long_property_key_leaves_the_values_their_width(console):
+    key = "maintenance_contract_reference_number_for_the_taichung_office_"
+    node = {"id": "c:nw", "type": "Company", "name": "Northwind Thermal", "props": {key: "NW-2024-0042"}}
+    post_document(
+        console.base,
+        {"doc_id": "contracts.md", "text": "Northwind Thermal signed a contract.", "graph": {"nodes": [node]}},
+    )
+    console.open("graph/c%3Anw")
+    console.enter_key()
+    console.key_accepted()
+    value = console.page.locator("#details dd", has_text="NW-2024-0042")
+    value.wait_for()
+    details_width = console.page.locator("#details").bounding_box()["width"]
+    assert value.bounding_box()["width"] >= details_width / 2
     console.assert_only_local()
