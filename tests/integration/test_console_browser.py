@@ -545,6 +545,21 @@ def test_a_new_question_replaces_an_answer_still_streaming(console, fake_llm):
     console.assert_only_local()
 
 
+def test_a_fact_picked_from_the_list_on_a_phone_shows_its_details_in_view(phone):
+    phone.open("graph")
+    phone.enter_key()
+    phone.key_accepted()
+    phone.page.get_by_label("Entity name").fill("Northwind Thermal")
+    phone.page.get_by_label("Entity name").press("Enter")
+    wait_until(phone.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")
+    phone.page.get_by_role("button", name="Relation MAKES: its sources").tap()  # the last fact of the list
+    wait_until(phone.page, "() => document.querySelector('#details .subject').textContent.includes('MAKES')")
+    assert phone.page.evaluate("document.activeElement.id") == "details"
+    top = phone.page.evaluate("document.getElementById('details').getBoundingClientRect().top")
+    assert 0 <= top < phone.page.viewport_size["height"], top
+    phone.assert_only_local()
+
+
 def test_the_documents_table_with_a_long_document_name_fits_a_phone(phone):
     post_document(phone.base, {"doc_id": LONG_NAME, "text": "Every heat pump was serviced in the spring."})
     phone.open("documents")

@@ -481,8 +481,8 @@
       layout: { name: "concentric", concentric: function (node) { return node.data("level"); }, levelWidth: function () { return 1; }, minNodeSpacing: 70, spacingFactor: 1.2, animate: false },
     });
     fitGraph();
-    state.cy.on("tap", "node", function (event) { showNode(event.target.id()); });
-    state.cy.on("tap", "edge", function (event) { showEdge(event.target.data("index")); });
+    state.cy.on("tap", "node", function (event) { showNode(event.target.id(), true); });
+    state.cy.on("tap", "edge", function (event) { showEdge(event.target.data("index"), true); });
     container.setAttribute("data-nodes", String(result.nodes.length));
     container.setAttribute("data-edges", String(result.edges.length));
   }
@@ -499,11 +499,11 @@
     result.nodes.forEach(function (node) { byId[node.id] = node; });
     result.edges.forEach(function (edge, index) {
       list.appendChild(el("li", { className: "edge" }, [
-        el("button", { type: "button", className: "link node-link", text: nodeName(byId[edge.src] || { id: edge.src }), onclick: function () { showNode(edge.src); } }),
+        el("button", { type: "button", className: "link node-link", text: nodeName(byId[edge.src] || { id: edge.src }), onclick: function () { showNode(edge.src, true); } }),
         " ",
-        el("button", { type: "button", className: "link rel", text: edge.type, "aria-label": "Relation " + edge.type + ": its sources", onclick: function () { showEdge(index); } }),
+        el("button", { type: "button", className: "link rel", text: edge.type, "aria-label": "Relation " + edge.type + ": its sources", onclick: function () { showEdge(index, true); } }),
         " ",
-        el("button", { type: "button", className: "link node-link", text: nodeName(byId[edge.dst] || { id: edge.dst }), onclick: function () { showNode(edge.dst); } }),
+        el("button", { type: "button", className: "link node-link", text: nodeName(byId[edge.dst] || { id: edge.dst }), onclick: function () { showNode(edge.dst, true); } }),
       ]));
     });
     if (!result.edges.length) { list.appendChild(el("li", { className: "hint", text: "This entity has no facts yet." })); }
@@ -536,7 +536,14 @@
     return wrap;
   }
 
-  function showNode(id) {
+  function reveal(details) {
+    // What was selected is shown where the eye and the keyboard are: on a phone the panel is below the facts.
+    details.focus({ preventScroll: true });
+    var box = details.getBoundingClientRect();
+    if (box.top < 0 || box.top > window.innerHeight - 40) { details.scrollIntoView({ block: "start" }); }
+  }
+
+  function showNode(id, selected) {
     if (!state.graph) { return; }
     var node = state.graph.nodes.find(function (n) { return n.id === id; });
     if (!node) { return; }
@@ -550,9 +557,10 @@
       details.appendChild(el("button", { type: "button", text: "Centre the graph on " + nodeName(node), onclick: function () { loadNeighbourhood(id); } }));
     }
     if (state.cy) { state.cy.$(":selected").unselect(); state.cy.getElementById(id).select(); }
+    if (selected) { reveal(details); }
   }
 
-  function showEdge(index) {
+  function showEdge(index, selected) {
     if (!state.graph) { return; }
     var edge = state.graph.edges[index];
     var byId = {};
@@ -564,6 +572,7 @@
     details.appendChild(propsList(edge.props));
     details.appendChild(passagesList(edge.props && edge.props.sources));
     if (state.cy) { state.cy.$(":selected").unselect(); state.cy.getElementById("e" + index).select(); }
+    if (selected) { reveal(details); }
   }
 
   // --- documents --------------------------------------------------------------------------------
