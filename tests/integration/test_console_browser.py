@@ -606,3 +606,19 @@ def test_a_long_property_key_leaves_the_values_their_width(console):
     details_width = console.page.locator("#details").bounding_box()["width"]
     assert value.bounding_box()["width"] >= details_width / 2
     console.assert_only_local()
+
+
+def test_a_hub_with_more_neighbours_than_drawn_says_that_more_may_exist(console):
+    nodes = [{"id": "hub", "type": "Company", "name": "Hub Holdings"}]
+    nodes += [{"id": f"part{n}", "type": "Product", "name": f"Part {n}"} for n in range(40)]
+    edges = [{"src": "hub", "dst": f"part{n}", "type": "MAKES"} for n in range(40)]
+    post_document(
+        console.base,
+        {"doc_id": "catalogue.md", "text": "Hub Holdings makes 40 parts.", "graph": {"nodes": nodes, "edges": edges}},
+    )
+    console.open("graph/hub")
+    console.enter_key()
+    console.key_accepted()
+    wait_until(console.page, "() => document.getElementById('graph').hasAttribute('data-nodes')")
+    assert "Hub Holdings may have more than shown" in console.page.locator("#graph-note").inner_text()
+    console.assert_only_local()

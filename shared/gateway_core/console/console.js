@@ -423,14 +423,41 @@
       listEdges(result);
       showNode(result.center);
       var survivor = result.nodes.find(function (n) { return n.id === result.center; }) || { id: result.center };
-      // An id a write-time merge absorbed opens the entity that absorbed it: say so.
-      $("graph-note").textContent = result.requested && result.requested !== result.center
-        ? "“" + result.requested + "” was merged into " + nodeName(survivor) + " (" + result.center + "): showing that entity."
-        : "";
+      // An id a write-time merge absorbed opens the entity that absorbed it: say so. And what is not drawn.
+      var notes = [];
+      if (result.requested && result.requested !== result.center) {
+        notes.push("“" + result.requested + "” was merged into " + nodeName(survivor) + " (" + result.center + "): showing that entity.");
+      }
+      notes = notes.concat(limitNotes(result));
+      if (result.degraded && result.degraded.length) { notes.push("Degraded: " + result.degraded.join("; ") + "."); }
+      $("graph-note").textContent = notes.join(" ");
       history.replaceState(null, "", "#graph/" + encodeURIComponent(result.center));  // a link to this entity
     } catch (failure) {
       showError(describe(failure));
     }
+  }
+
+  function limitNotes(result) {
+    // The gateway draws at most `fan_out` neighbours of an entity and `facts` facts: where one is reached, say
+    // that more may exist rather than let a hub with 400 parts look as if it had 25.
+    var limits = result.limits || {};
+    var notes = [];
+    if (limits.facts && result.edges.length >= limits.facts) {
+      notes.push("Only the first " + limits.facts + " facts are drawn: there may be more.");
+    }
+    if (limits.fan_out) {
+      var degree = {};
+      result.edges.forEach(function (edge) {
+        degree[edge.src] = (degree[edge.src] || 0) + 1;
+        degree[edge.dst] = (degree[edge.dst] || 0) + 1;
+      });
+      var full = result.nodes.filter(function (node) { return (degree[node.id] || 0) >= limits.fan_out; }).map(nodeName);
+      if (full.length) {
+        notes.push("At most " + limits.fan_out + " neighbours of an entity are drawn: " + full.slice(0, 3).join(", ") +
+          (full.length > 3 ? " and " + (full.length - 3) + " more" : "") + " may have more than shown.");
+      }
+    }
+    return notes;
   }
 
   function distances(result) {

@@ -105,4 +105,6 @@ async def graph_neighbourhood(
         "edges": [edge.model_dump() for edge in found.subgraph.edges],
         "passages": found.passages,
         "degraded": found.degraded,
+        # What is drawn at most: an entity with `fan_out` neighbours here may have more.
+        "limits": {"fan_out": explore.NEIGHBOURHOOD_FAN_OUT, "facts": explore.NEIGHBOURHOOD_LIMIT},
     }
