@@ -622,3 +622,38 @@ def test_a_hub_with_more_neighbours_than_drawn_says_that_more_may_exist(console)
     wait_until(console.page, "() => document.getElementById('graph').hasAttribute('data-nodes')")
     assert "Hub Holdings may have more than shown" in console.page.locator("#graph-note").inner_text()
     console.assert_only_local()
+
+
+def test_markup_in_documents_entities_and_answers_is_shown_as_text_in_every_view(console, fake_llm):
+    markup = '<img src=x onerror="document.title=1"><b>bold</b>'
+    evil = {"id": "c:evil", "type": "Company", "name": f"Evil {markup}", "props": {markup[:40]: markup}}
+    post_document(
+        console.base,
+        {
+            "doc_id": f"{markup}.md",
+            "text": f"Evil Corp writes {markup} and **markdown** in its notes.",
+            "graph": {"nodes": [evil, LIN], "edges": [{"src": "p:lin", "dst": "c:evil", "type": "ADVISES"}]},
+        },
+    )
+    fake_llm.set_default("alpha", Callback(lambda body: Reply(f"It writes {markup} [1].")))
+    injected = "document.querySelectorAll('main img, main b, dialog img, dialog b').length"
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Question").fill("What does Evil Corp write?")
+    console.page.get_by_label("Question").press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    console.page.locator("#answer .cite").first.click()
+    assert markup in console.page.locator("#answer").inner_text()
+    console.page.goto(f"{console.base}/console#graph/c%3Aevil")
+    wait_until(
+        console.page, "() => document.getElementById('graph-heading').textContent.startsWith('Neighbourhood of Evil')"
+    )
+    assert f"Evil {markup}" in console.page.locator("#details .subject").inner_text()
+    console.page.get_by_role("button", name="Relation ADVISES: its sources").click()
+    console.page.get_by_role("tab", name="Documents").click()
+    row = console.page.locator("#documents-body tr").filter(has_text=f"{markup}.md")
+    row.get_by_role("button", name="Delete").click()
+    assert f"{markup}.md" in console.page.locator("dialog#confirm").inner_text()
+    assert console.page.evaluate(injected) == 0 and console.page.title() == "GraphRAG console"
+    console.assert_only_local()
