@@ -657,3 +657,17 @@ def test_markup_in_documents_entities_and_answers_is_shown_as_text_in_every_view
     assert f"{markup}.md" in console.page.locator("dialog#confirm").inner_text()
     assert console.page.evaluate(injected) == 0 and console.page.title() == "GraphRAG console"
     console.assert_only_local()
+
+
+def test_an_unknown_entity_id_says_so_and_no_longer_shows_the_entity_before_it(console):
+    console.open("graph/c%3Anw")
+    console.enter_key()
+    console.key_accepted()
+    wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")
+    console.page.goto(f"{console.base}/console#graph/c%3Anowhere")
+    alert = console.page.get_by_role("alert")
+    alert.wait_for(state="visible")
+    assert "No entity 'c:nowhere'" in alert.inner_text()
+    assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood"
+    console.errors = [e for e in console.errors if "404" not in e]  # Chromium logs the refused fetch itself
+    console.assert_only_local()

@@ -433,8 +433,24 @@
       $("graph-note").textContent = notes.join(" ");
       history.replaceState(null, "", "#graph/" + encodeURIComponent(result.center));  // a link to this entity
     } catch (failure) {
+      if (failure instanceof ApiFailure && failure.status === 404) { clearGraph(); }  // not the last entity under this one's name
       showError(describe(failure));
     }
+  }
+
+  function clearGraph() {
+    if (state.cy) { state.cy.destroy(); state.cy = null; }
+    state.graph = null;
+    var container = $("graph");
+    clear(container);
+    container.removeAttribute("data-nodes");
+    container.removeAttribute("data-edges");
+    $("graph-heading").textContent = "Neighbourhood";
+    $("graph-note").textContent = "";
+    clear($("edges"));
+    $("edges").appendChild(el("li", { className: "hint", text: "Search an entity, then pick it." }));
+    clear($("details"));
+    $("details").appendChild(hint("Select a node or an edge for its properties and the passages it came from."));
   }
 
   function limitNotes(result) {
