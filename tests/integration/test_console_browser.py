@@ -671,3 +671,10 @@ def test_an_unknown_entity_id_says_so_and_no_longer_shows_the_entity_before_it(c
     assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood"
     console.errors = [e for e in console.errors if "404" not in e]  # Chromium logs the refused fetch itself
     console.assert_only_local()
+
+
+def test_the_console_with_a_trailing_slash_opens_the_page(console):
+    console.page.goto(f"{console.base}/console/")
+    console.page.wait_for_selector("body[data-ready='true']", state="attached")
+    assert console.page.url.split("#")[0] == f"{console.base}/console"
+    console.assert_only_local()

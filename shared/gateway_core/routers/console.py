@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from ..auth import Principal, require_principal
 from ..errors import NotFound
@@ -69,6 +69,8 @@ async def console_page() -> Response:
 
 @router.get("/console/{asset:path}", include_in_schema=False)
 async def console_asset(asset: str) -> Response:
+    if asset == "":  # /console/, as people type it: the page's relative links need /console
+        return RedirectResponse("../console", status_code=308, headers=SECURITY_HEADERS)
     path = _asset_files().get(asset)
     if path is None:
         raise NotFound(f"No console file '{asset[:200]}'.")
