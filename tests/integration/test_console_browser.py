@@ -678,3 +678,39 @@ def test_the_console_with_a_trailing_slash_opens_the_page(console):
     console.page.wait_for_selector("body[data-ready='true']", state="attached")
     assert console.page.url.split("#")[0] == f"{console.base}/console"
     console.assert_only_local()
+
+
+def confirm_from_the_keyboard(page: Any, button: Any) -> None:
+    button.focus()
+    page.keyboard.press("Enter")
+    page.locator("dialog#confirm").wait_for(state="visible")
+    page.keyboard.press("Tab")  # from Cancel to the action
+    page.keyboard.press("Enter")
+
+
+def test_after_a_delete_from_the_keyboard_the_focus_stays_in_the_table(console):
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    page = console.page
+    wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 3")
+    confirm_from_the_keyboard(page, page.get_by_role("button", name="Delete products.md"))
+    wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 2")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Delete 簡介.md"  # the row now there
+    console.assert_only_local()
+
+
+def test_after_a_reextraction_from_the_keyboard_the_focus_is_back_on_its_button(console, fake_llm):
+    fake_llm.set_default("alpha", Callback(extract_or_answer))
+    post_document(console.base, {"doc_id": "offices.md", "text": OFFICES, "graph": None})
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    page = console.page
+    confirm_from_the_keyboard(page, page.get_by_role("button", name="Re-extract offices.md"))
+    page.wait_for_selector("#documents-body tr[data-doc='offices.md'] .reextract-progress.done")
+    wait_until(
+        page, "() => !document.querySelector('#documents-body tr[data-doc=\"offices.md\"] button.reextract').disabled"
+    )
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Re-extract offices.md"
+    console.assert_only_local()

@@ -789,7 +789,11 @@
     } finally {
       clearInterval(poll);
       var again = rowOf(docId) && rowOf(docId).querySelector("button.reextract");
-      if (again) { again.disabled = false; again.removeAttribute("aria-busy"); }
+      if (again) {
+        again.disabled = false;
+        again.removeAttribute("aria-busy");
+        if (focusLost()) { again.focus(); }  // it was drawn again (and disabled meanwhile): the keyboard stays on it
+      }
     }
   }
 
@@ -802,11 +806,23 @@
     } catch (ignored) { /* progress is a courtesy: the call itself reports failures */ }
   }
 
+  function documentRows() { return Array.prototype.slice.call(document.querySelectorAll("#documents-body tr[data-doc]")); }
+
+  function focusLost() { return !document.activeElement || document.activeElement === document.body; }
+
   async function deleteConfirmed(docId) {
+    var position = documentRows().indexOf(rowOf(docId));
     try {
       var result = await api(docPath(docId), { method: "DELETE" });
       setKeyStatus("Deleted " + docId + " (" + result.chunks_deleted + " chunks).", "good");
       await loadDocuments(false);
+      // The table was drawn again without the button that had the focus: keep the keyboard in the table, on
+      // the row that took the deleted one's place (or the last), not back at the top of the page.
+      if (focusLost()) {
+        var rows = documentRows();
+        var row = rows[Math.min(Math.max(position, 0), rows.length - 1)];
+        (row ? row.querySelector("button.danger") : $("documents-refresh")).focus();
+      }
     } catch (failure) {
       showError(describe(failure));
     }
