@@ -714,3 +714,20 @@ def test_after_a_reextraction_from_the_keyboard_the_focus_is_back_on_its_button(
     )
     assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Re-extract offices.md"
     console.assert_only_local()
+
+
+def test_a_delete_on_the_second_page_keeps_the_rows_loaded(console):
+    for n in range(50):
+        post_document(console.base, {"doc_id": f"notes/{n:02d}.md", "text": f"Note {n} on Northwind Thermal."})
+    console.open("documents")
+    console.enter_key()
+    console.key_accepted()
+    page = console.page
+    wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 50")
+    page.get_by_role("button", name="Load more").click()
+    wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 53")
+    page.get_by_role("button", name="Delete products.md").click()  # on the second page (doc_id order)
+    page.locator("dialog#confirm").get_by_role("button", name="Delete").click()
+    page.wait_for_selector("#key-status.good:has-text('Deleted products.md')")
+    wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 52")
+    console.assert_only_local()

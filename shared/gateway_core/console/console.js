@@ -696,12 +696,14 @@
   async function loadDocuments(more) {
     var body = $("documents-body");
     showError("");
+    // Drawn again (a refresh, after a delete or a re-extraction): as many rows as were shown, not the first page only.
+    var limit = more ? 50 : Math.min(1000, Math.max(50, documentRows().length));
     if (!more) {
       clear(body);
       body.appendChild(el("tr", {}, [el("td", { colspan: "8", className: "hint", text: "Loading…" })]));
       state.documentsCursor = null;
     }
-    var path = "documents?limit=50" + (more && state.documentsCursor ? "&cursor=" + encodeURIComponent(state.documentsCursor) : "");
+    var path = "documents?limit=" + limit + (more && state.documentsCursor ? "&cursor=" + encodeURIComponent(state.documentsCursor) : "");
     try {
       var page = await api(path);
       if (!more) { clear(body); }
