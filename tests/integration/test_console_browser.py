@@ -731,3 +731,14 @@ def test_a_delete_on_the_second_page_keeps_the_rows_loaded(console):
     page.wait_for_selector("#key-status.good:has-text('Deleted products.md')")
     wait_until(page, "() => document.querySelectorAll('#documents-body tr[data-doc]').length === 52")
     console.assert_only_local()
+
+
+def test_changing_the_hops_redraws_the_entity_shown(console):
+    console.open("graph/p%3Alin")
+    console.enter_key()
+    console.key_accepted()
+    wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '5'")  # two hops
+    console.page.get_by_label("Hops").select_option("1")
+    wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '2'")
+    assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood of Lin Xiaoming"
+    console.assert_only_local()

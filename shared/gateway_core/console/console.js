@@ -855,6 +855,7 @@
     $("ask-form").addEventListener("submit", ask);
     $("question").addEventListener("keydown", onQuestionKey);
     $("entity-form").addEventListener("submit", searchEntities);
+    $("hops").addEventListener("change", function () { if (state.graph) { loadNeighbourhood(state.graph.center); } });
     $("documents-refresh").addEventListener("click", function () { loadDocuments(false); });
     $("documents-more").addEventListener("click", function () { loadDocuments(true); });
     $("confirm-cancel").addEventListener("click", function () { $("confirm").close(); });
