@@ -742,3 +742,25 @@ def test_changing_the_hops_redraws_the_entity_shown(console):
     wait_until(console.page, "() => document.getElementById('graph').getAttribute('data-nodes') === '2'")
     assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood of Lin Xiaoming"
     console.assert_only_local()
+
+
+def test_an_entity_answering_after_the_one_picked_next_does_not_replace_it(console):
+    held: list[Any] = []
+    console.page.route(
+        "**/graph/neighbourhood?id=c%3Anw*", lambda route: held.append(route)
+    )  # Northwind's answer waits
+    console.open("graph/c%3Anw")
+    console.enter_key()
+    console.key_accepted()
+    while not held:
+        console.page.wait_for_timeout(20)
+    console.page.goto(f"{console.base}/console#graph/x%3Abreeze")  # then Breeze 5 is picked, and answers first
+    wait_until(
+        console.page, "() => document.getElementById('graph-heading').textContent === 'Neighbourhood of Breeze 5'"
+    )
+    with console.page.expect_response("**/graph/neighbourhood?id=c%3Anw*") as late:
+        held[0].continue_()
+    late.value.finished()
+    console.page.evaluate("() => new Promise(done => setTimeout(done, 100))")  # the late answer's turn to be handled
+    assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood of Breeze 5"
+    console.assert_only_local()

@@ -416,8 +416,12 @@
   async function loadNeighbourhood(id) {
     showError("");
     var hops = $("hops").value;
+    // The last entity asked for is drawn: an earlier request answering late is dropped.
+    var ticket = (state.neighbourhoodTicket || 0) + 1;
+    state.neighbourhoodTicket = ticket;
     try {
       var result = await api("graph/neighbourhood?id=" + encodeURIComponent(id) + "&hops=" + encodeURIComponent(hops));
+      if (ticket !== state.neighbourhoodTicket) { return; }
       state.graph = result;
       drawGraph(result);
       listEdges(result);
@@ -433,6 +437,7 @@
       $("graph-note").textContent = notes.join(" ");
       history.replaceState(null, "", "#graph/" + encodeURIComponent(result.center));  // a link to this entity
     } catch (failure) {
+      if (ticket !== state.neighbourhoodTicket) { return; }
       if (failure instanceof ApiFailure && failure.status === 404) { clearGraph(); }  // not the last entity under this one's name
       showError(describe(failure));
     }
