@@ -6,7 +6,9 @@ server (which reports usage, plays errors and latency). Documents are ingested w
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import time
 from urllib.parse import quote
 
@@ -19,6 +21,7 @@ from tests.fixtures.llm_server import provider_env
 from tests.handlers import invoke
 from tests.integration.test_documents import LONG_DOC, OWN_GRAPH, SENTENCES
 from tests.integration.test_ingest_function import ACME, ENTITIES, graph_rows
+from tests.integration.test_ingest_graph_changes import SECRET_TEXT, sloppy_extractor
 
 GLOBEX = "test-key-globex"
 
@@ -247,12 +250,12 @@ def test_a_write_failing_before_the_old_facts_go_undoes_what_was_staged(llm, mon
     llm.set_default("extractor", extractor("NEW_FACT"))
     write, staged = resolution.write, []
 
-    async def failing(tenant, data, sources=()):
+    async def failing(tenant, data, sources=(), **kwargs):
         if any(source.endswith("~reextract") for source in sources):
             staged.append(sources)
             if len(staged) == 3:
                 raise Unavailable("the graph store went away")
-        return await write(tenant, data, sources)
+        return await write(tenant, data, sources, **kwargs)
 
     monkeypatch.setattr(resolution, "write", failing)
     response = reextract("offices.md")
@@ -299,3 +302,92 @@ def test_a_second_call_while_one_runs_or_while_ingesting_is_refused(llm):
     runtime.run(documents_status.put("acme", status))
     response = reextract("offices.md")
     assert (response.status, response.json()["error"]) == (409, "document_busy")
+
+
+# --- items dropped from the re-extracted graphs ---------------------------------------------------
+
+
+def test_items_dropped_from_reextracted_graphs_are_counted_in_the_status(llm):
+    ingest("a.md", SECRET_TEXT)
+    llm.set_default("extractor", Callback(sloppy_extractor))
+    assert reextract("a.md").status == 200
+    status = document("a.md")
+    assert (status["dropped"], status["dropped_reasons"]) == (
+        2,
+        {"node: type: Value error, … is not an identifier": 1, "edge: not a node of the answer": 1},
+    )
+
+
+def test_a_reextraction_dropping_nothing_clears_the_count_of_the_graph_it_replaced(llm):
+    llm.set_default("extractor", Callback(sloppy_extractor))
+    ingest("a.md", SECRET_TEXT)
+    assert document("a.md")["dropped"] == 2
+    llm.set_default("extractor", extractor("NEW_FACT"))
+    assert reextract("a.md").status == 200
+    status = document("a.md")
+    assert (status["dropped"], status["dropped_reasons"]) == (0, {})
+
+
+def test_items_dropped_from_reextracted_graphs_are_logged_with_reasons_and_no_text(llm, monkeypatch):
+    from gateway_core.observability import logger
+
+    ingest("a.md", SECRET_TEXT)
+    llm.set_default("extractor", Callback(sloppy_extractor))
+    out = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", out)
+    assert reextract("a.md").status == 200
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if "graph items dropped" in line]
+    assert [(line["doc_id"], line["dropped"], line["reasons"]) for line in lines] == [
+        ("a.md", 2, {"node: type: Value error, … is not an identifier": 1, "edge: not a node of the answer": 1})
+    ]
+    logged = "\n".join(line for line in out.getvalue().splitlines() if "dropped" in line)
+    assert not any(text in logged for text in ("Lin Xiaoming", "Per.son", "place:taichung"))
+
+
+# --- merges recorded by a re-extraction that fails ------------------------------------------------
+
+
+def nwt_extractor(body: dict) -> Reply:
+    """Northwind Thermal as `company:northwind`, except in texts about NWT (`org:nwt`, alias NWT): a write of
+    those merges `org:nwt` into `company:northwind`."""
+    if "NWT" in body["messages"][-1]["content"]:
+        node = {"id": "org:nwt", "type": "Company", "name": "Northwind Thermal", "props": {"aliases": ["NWT"]}}
+    else:
+        node = {"id": "company:northwind", "type": "Company", "name": "Northwind Thermal"}
+    place = {"id": "place:taichung", "type": "Place", "name": "Taichung"}
+    return Reply({"nodes": [node, place], "edges": [{"src": node["id"], "dst": place["id"], "type": "IN"}]})
+
+
+def fail_a_reextraction_that_merges(llm, monkeypatch) -> None:
+    """The staged write merges `org:nwt` into `company:northwind`, is written, then fails (its answer lost)."""
+    from gateway_core.errors import Unavailable
+    from gateway_core.services import resolution
+
+    ingest("nwt.md", "NWT makes heat pumps in Taichung.")  # the default extractor: no merge
+    llm.set_default("extractor", Callback(nwt_extractor))
+    ingest("reference.md", "Northwind Thermal makes heat pumps in Taichung.")
+    write = resolution.write
+
+    async def failing(tenant, data, sources=(), **kwargs):
+        written = await write(tenant, data, sources, **kwargs)
+        if any(source.endswith("~reextract") for source in sources):
+            raise Unavailable("the graph store went away")
+        return written
+
+    monkeypatch.setattr(resolution, "write", failing)
+    response = reextract("nwt.md")
+    assert response.status == 503, response.text
+    monkeypatch.setattr(resolution, "write", write)
+
+
+def test_a_merge_made_by_a_failed_reextraction_is_not_listed(llm, monkeypatch):
+    fail_a_reextraction_that_merges(llm, monkeypatch)
+    response = invoke("extract", http_event("GET", "/graph/merges", None, api_key=ACME))
+    assert response.status == 200, response.text
+    assert response.json()["merges"] == []
+
+
+def test_a_failed_reextraction_leaves_the_survivor_without_the_ids_and_aliases_it_merged(llm, monkeypatch):
+    fail_a_reextraction_that_merges(llm, monkeypatch)
+    rows = graph_rows("MATCH (n {id: 'company:northwind'}) RETURN n.merged_from AS merged, n.aliases AS aliases")
+    assert [(row["merged"] or [], row["aliases"] or []) for row in rows] == [([], [])]

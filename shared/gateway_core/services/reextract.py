@@ -13,9 +13,9 @@ What it does, for a document that ingestion (the bucket or `POST /documents`) kn
   the facts the chunks stated removed (`delete_sources`, so a fact another document also states stays)
   and the new facts re-cited by their chunk, and the chunks' `entity_ids` updated. A failed or refused
   extraction leaves the old graph exactly as it was; a write that fails before the old facts are removed
-  is undone. A failure after that (the store gone mid-switch) leaves the new facts in place under the
-  staging source and the status says `switching`: calling again finishes the switch without asking the
-  model again.
+  is undone, the merges its staged writes recorded taken back too (`resolution.take_back`). A failure
+  after that (the store gone mid-switch) leaves the new facts in place under the staging source and the
+  status says `switching`: calling again finishes the switch without asking the model again.
 - **Within a request's deadline**: each chunk's graph is saved (documents_status, like a paused version's)
   as soon as it is extracted. When the chunks do not all fit before the deadline (minus a reserve for the
   switch), or `max_chunks` is reached, the call stops launching calls and answers with the progress
@@ -23,6 +23,10 @@ What it does, for a document that ingestion (the bucket or `POST /documents`) kn
 - **Within the tenant's token budget**: nothing starts when the budget is spent (429 `budget_exhausted`,
   the old graph untouched); a budget that runs out midway keeps what was extracted (`paused (budget)`).
   Every provider rate limited: 429 with the provider's Retry-After, what was extracted kept.
+- **Items dropped** from the model's graphs are recorded as ingestion records them (`ingest._count_dropped`,
+  `_log_dropped`): the status's `dropped` and `dropped_reasons` count those of this re-extraction's graphs
+  (from its first call on; they replace the counts of the graph it replaces), and each call that drops
+  some logs one `graph items dropped` line (count and reasons, no document text).
 - **A graph the user supplied** (sidecar, `POST /documents` with `graph`) is refused with 409
   `supplied_graph` unless the caller says `replace_supplied: true`: re-extracting replaces the user's own
   facts with the model's.
@@ -56,7 +60,16 @@ from . import documents_status as status_store
 from . import resolution
 from .documents_status import DocumentStatus
 from .index import ChunkInput, collection_name, index_chunks
-from .ingest import UNDO_BUDGET_S, extract_chunk, graph_status, sample, tenant_metric
+from .ingest import (
+    UNDO_BUDGET_S,
+    IngestReport,
+    _count_dropped,
+    _log_dropped,
+    extract_chunk,
+    graph_status,
+    sample,
+    tenant_metric,
+)
 
 INCOMPLETE = "incomplete"  # between calls: more chunks to extract, call again
 STAGING = "~reextract"  # appended to a chunk id: the source of new facts not yet switched in
@@ -127,6 +140,7 @@ async def reextract(
     if not continuing:
         run = {"started_at": _iso(_now()), "tokens": 0, "calls": 0}
         status.reextracted_ids = []
+        status.dropped, status.dropped_reasons = 0, {}  # from now on, the items this run's graphs leave out
     run.update(chunks=len(wanted), error=None, finished_at=None)
     run["replace_supplied"] = bool(replace_supplied or run.get("replace_supplied"))
     saved = await status_store.saved_chunks(tenant, doc_id)
@@ -231,6 +245,8 @@ async def _extract(
     budget = status_store.token_budget(tenant)
     stop: list[str | RateLimited] = []
     slowest = [0.0]
+    dropped: list[str] = []  # why each item left out of this call's graphs was dropped
+    counted = IngestReport(doc_id=doc_id, tenant=tenant)  # what ingestion's count also adds up (not reported)
 
     async def one(cid: str, text: str) -> None:
         async with limit:
@@ -243,10 +259,11 @@ async def _extract(
                 stop.append("budget")
                 return
             calls: list[int] = []
+            left_out: list[dict[str, Any]] = []
             started = time.monotonic()
             set_current(window)  # this task's model calls end with the window (a task has its own context)
             try:
-                graph = await extract_chunk(text, calls)
+                graph = await extract_chunk(text, calls, left_out)
             except RateLimited as exc:
                 stop.append(exc)
                 tenant_metric(tenant, "RateLimited", 1)
@@ -272,6 +289,7 @@ async def _extract(
             slowest[0] = max(slowest[0], time.monotonic() - started)
             await status_store.save_chunk(tenant, doc_id, cid, graph, sum(calls))
             graphs[cid] = graph
+            _count_dropped(status, counted, dropped, left_out)
             status.reextracted_ids = sorted({*status.reextracted_ids, cid})
             run["chunks_done"] = len(graphs)
             await status_store.put(tenant, status)  # progress, visible while the call runs
@@ -285,6 +303,8 @@ async def _extract(
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         raise first from None
+    finally:
+        _log_dropped(doc_id, dropped)
     rate_limited = next((reason for reason in stop if isinstance(reason, RateLimited)), None)
     return rate_limited or ("budget" if "budget" in stop else "time" if "time" in stop else None)
 
@@ -372,12 +392,13 @@ async def _switch(
     assert graph is not None  # _refuse_unconfigured
     ids = [str(chunk["chunk_id"]) for chunk in chunks]
     new = {cid: graphs[cid] for cid in wanted}
+    recorded = resolution.Recorded()
     try:
         for cid, data in new.items():
-            await resolution.write(tenant, data, sources=[staged(cid)])
+            await resolution.write(tenant, data, sources=[staged(cid)], recorded=recorded)
     except BaseException:
-        if undo:  # the old facts are all still there: remove what was staged
-            await _unstage(tenant, ids)
+        if undo:  # the old facts are all still there: remove what was staged, and the merges it recorded
+            await _unstage(tenant, ids, recorded)
         raise
     run.update(state="switching", old_removed=True)
     await status_store.put(tenant, status)
@@ -418,8 +439,9 @@ def _inputs(doc_id: str, chunks: list[dict[str, Any]], new: dict[str, GraphData]
     ]
 
 
-async def _unstage(tenant: str, ids: list[str]) -> None:
-    """Remove staged facts (best effort, within its own budget: the failure may be the deadline itself)."""
+async def _unstage(tenant: str, ids: list[str], recorded: resolution.Recorded) -> None:
+    """Remove staged facts, then take back the merges their writes recorded (`resolution.take_back`: records,
+    `merged_from`, aliases); best effort, within its own budget: the failure may be the deadline itself."""
     graph = dependencies.graph_store()
     if graph is None:
         return
@@ -428,6 +450,12 @@ async def _unstage(tenant: str, ids: list[str]) -> None:
         await graph.delete_sources(tenant, [staged(cid) for cid in ids], timeout=budget.timeout())
     except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
         logger.warning("could not remove staged facts", extra={"reason": str(exc)[:300]})
+    if not (recorded.merges or recorded.points):
+        return
+    try:
+        await resolution.take_back(tenant, recorded, budget)
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        logger.warning("could not take back a failed re-extraction's merges", extra={"reason": str(exc)[:300]})
 
 
 async def _record_failure(
