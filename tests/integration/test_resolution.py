@@ -211,3 +211,39 @@ def test_undo_does_not_bring_back_what_a_deleted_document_stated(graph):
     assert response.status == 200, response.text
     undo_the_merge()
     assert ids() == ["nw-inc"]
+
+
+# --- a graph write that fails after its merge was recorded --------------------------------------
+
+
+def fail_a_write_that_merges(monkeypatch) -> None:
+    """The second write merges `nwt` (alias NWT) into `nw`; the store writes it, then fails (its answer lost)."""
+    from gateway_core.errors import Unavailable
+    from gateway_core.stores.graph.base import CypherGraphStore
+
+    upsert([{"id": "nw", "type": "Company", "name": "Northwind Thermal"}])
+    real = CypherGraphStore.upsert
+
+    async def failing(self, tenant, data, *, sources=(), timeout=None):
+        written = await real(self, tenant, data, sources=sources, timeout=timeout)
+        if list(sources) == ["doc-nwt#0"]:
+            raise Unavailable("the graph store went away")
+        return written
+
+    monkeypatch.setattr(CypherGraphStore, "upsert", failing)
+    node = {"id": "nwt", "type": "Company", "name": "Northwind Thermal", "props": {"aliases": ["NWT"]}}
+    body = {"data": {"nodes": [node], "edges": []}, "sources": ["doc-nwt#0"]}
+    response = invoke("extract", http_event("POST", "/graph/upsert", body, api_key=ACME))
+    assert response.status == 503, response.text
+    monkeypatch.setattr(CypherGraphStore, "upsert", real)
+
+
+def test_a_merge_whose_graph_write_failed_is_not_listed(graph, monkeypatch):
+    fail_a_write_that_merges(monkeypatch)
+    assert call("GET", "/graph/merges")["merges"] == []
+
+
+def test_a_merge_whose_graph_write_failed_leaves_the_survivor_without_its_id_and_aliases(graph, monkeypatch):
+    fail_a_write_that_merges(monkeypatch)
+    found = rows("MATCH (n:Entity {id: 'nw'}) RETURN n.merged_from AS merged, n.aliases AS aliases")
+    assert [(row["merged"] or [], row["aliases"] or []) for row in found] == [([], [])]

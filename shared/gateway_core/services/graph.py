@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import dependencies
 from ..auth import load_keyring
+from ..deadline import Deadline
 from ..deadline import current as current_deadline
 from ..errors import Forbidden, NotConfigured
 from ..models.graph import GraphData
+from ..observability import logger
 from ..settings import get_settings
 from . import resolution
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from ..stores.graph.base import GraphStore, UpsertResult
 
 GRAPH_NOT_CONFIGURED = "No graph store is configured: set FALKORDB_URL (redis://host:port) or NEO4J_URI."
+# Time of its own to take a failed write's merges back (the failure may be the request's deadline itself).
+TAKE_BACK_BUDGET_S = 10.0
 
 
 async def _tenants_share_a_database() -> bool:
@@ -34,9 +38,26 @@ def require_graph() -> GraphStore:
 
 
 async def upsert(tenant: str, data: GraphData, sources: Sequence[str] = ()) -> UpsertResult:
-    """Write the caller's facts, resolved first: one node per entity, one edge per fact (see `resolution`)."""
+    """Write the caller's facts, resolved first: one node per entity, one edge per fact (see `resolution`).
+
+    A write that fails after its merges were recorded takes them back (`resolution.take_back`): no merge
+    record, `merged_from` or alias of a write the caller was told failed stays; a retry merges again."""
     require_graph()
-    return await resolution.write(tenant, data, sources)
+    recorded = resolution.Recorded()
+    try:
+        return await resolution.write(tenant, data, sources, recorded=recorded)
+    except BaseException:
+        if recorded.merges or recorded.points:
+            await _take_back(tenant, recorded)
+        raise
+
+
+async def _take_back(tenant: str, recorded: resolution.Recorded) -> None:
+    """Best effort: the write's own failure is what the caller must see."""
+    try:
+        await resolution.take_back(tenant, recorded, Deadline.after(TAKE_BACK_BUDGET_S))
+    except Exception as exc:  # noqa: BLE001 - the original failure is what the caller must see
+        logger.warning("could not take back a failed write's merges", extra={"reason": str(exc)[:300]})
 
 
 async def merges(tenant: str) -> list[resolution.MergeRecord]:

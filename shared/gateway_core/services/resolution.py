@@ -46,7 +46,9 @@ added and the facts written for the absorbed id (then and in later writes that n
 
 An ingest version that fails collects what its writes recorded (`Recorded`) and takes it back
 (`take_back`) once its facts are removed: the merge and facts records go, and the survivor loses the
-absorbed ids and the aliases those merges added (not an undo: nothing is marked distinct).
+absorbed ids and the aliases those merges added (not an undo: nothing is marked distinct). So do a
+re-extraction whose staged facts are removed again (`reextract`) and a `/graph/upsert` whose graph
+write fails (`graph.upsert`).
 
 After each write, the names and aliases of the entities it created or renamed are embedded into
 the entity name index, when it has a reader (the similarity merge, dense linking) or
