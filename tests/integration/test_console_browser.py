@@ -764,3 +764,103 @@ def test_an_entity_answering_after_the_one_picked_next_does_not_replace_it(conso
     console.page.evaluate("() => new Promise(done => setTimeout(done, 100))")  # the late answer's turn to be handled
     assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood of Breeze 5"
     console.assert_only_local()
+
+
+MARKDOWN_ANSWER = (
+    "## Who founded it\n\n"
+    "**Lin Xiaoming** and *Sara Holm* founded it [1], see `founded_in` and [evil](javascript:document.title=2).\n\n"
+    "- in **2011** [1]\n- in Taichung\n\n"
+    "1. first\n2. second\n\n"
+    "```\nlet x = '**not bold**' [1];\n```\n\n"
+    "See [the site](https://example.org/nw) for <b>more</b>."
+)
+
+
+def test_markdown_in_an_answer_is_rendered_safely_with_its_markers_working(console, fake_llm):
+    fake_llm.set_default("alpha", Callback(lambda body: Reply(MARKDOWN_ANSWER)))
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Question").fill("Who founded Northwind Thermal?")
+    console.page.get_by_label("Question").press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    answer = console.page.locator("#answer")
+    assert int(answer.get_attribute("data-deltas")) > 3  # still rendered piece by piece
+    assert answer.locator("h3, h4").first.inner_text() == "Who founded it"
+    assert answer.locator("strong").first.inner_text() == "Lin Xiaoming"
+    assert answer.locator("em").first.inner_text() == "Sara Holm"
+    assert answer.locator("p code").first.inner_text() == "founded_in"
+    assert answer.locator("ul > li").all_inner_texts() == ["in 2011 [1]", "in Taichung"]
+    assert answer.locator("ol > li").all_inner_texts() == ["first", "second"]
+    assert answer.locator("pre code").inner_text().strip() == "let x = '**not bold**' [1];"
+    assert answer.locator("pre .cite").count() == 0  # code is code
+    assert answer.locator("li strong").first.inner_text() == "2011"
+    for raw in ("**", "## ", "```", "- in"):
+        assert raw not in answer.inner_text().replace("'**not bold**'", "")
+    # no link runs script; an http(s) link opens apart from the console
+    assert console.page.evaluate("document.querySelectorAll('#answer a[href^=\"javascript\" i]').length") == 0
+    links = answer.locator("a")
+    assert links.count() == 1 and links.get_attribute("href") == "https://example.org/nw"
+    assert "noopener" in links.get_attribute("rel")
+    assert "javascript:document.title=2" in answer.inner_text()  # shown as text
+    assert "<b>more</b>" in answer.inner_text() and answer.locator("b").count() == 0
+    answer.locator("li .cite[data-n='1']").click()
+    console.page.locator("#passage .passage-text").wait_for()
+    assert FOUNDING in console.page.locator("#passage").inner_text()
+    assert console.page.title() == "GraphRAG console"
+    console.assert_only_local()
+
+
+def test_markup_inside_markdown_in_an_answer_stays_text(console, fake_llm):
+    markup = '<img src=x onerror="document.title=1">'
+    text = f"## {markup}\n\n**{markup}** *{markup}* `{markup}`\n\n- {markup} [1]\n\n```\n{markup}\n```"
+    fake_llm.set_default("alpha", Callback(lambda body: Reply(text)))
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Question").fill("Who founded Northwind Thermal?")
+    console.page.get_by_label("Question").press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    assert console.page.locator("#answer").inner_text().count(markup) == 6
+    assert console.page.evaluate("document.querySelectorAll('#answer img').length") == 0
+    assert console.page.title() == "GraphRAG console"
+    console.assert_only_local()
+
+
+def test_the_sources_show_each_number_once(console):
+    console.open()
+    console.enter_key()
+    console.key_accepted()
+    console.page.get_by_label("Question").fill("Who founded Northwind Thermal?")
+    console.page.get_by_label("Question").press("Enter")
+    console.page.wait_for_selector("#answer.complete")
+    first = console.page.locator("#citations li").first
+    assert re.match(r"^\[\d+\] ", first.inner_text())
+    assert console.page.evaluate("getComputedStyle(document.querySelector('#citations li')).listStyleType") == "none"
+    console.assert_only_local()
+
+
+def test_an_entity_search_answering_after_a_newer_one_is_dropped(console):
+    held: list[Any] = []
+    console.page.route("**/graph/entities?q=Northwind*", lambda route: held.append(route))  # the first search waits
+    console.open("graph")
+    console.enter_key()
+    console.key_accepted()
+    search = console.page.get_by_label("Entity name")
+    search.fill("Northwind Thermal")
+    search.press("Enter")
+    while not held:
+        console.page.wait_for_timeout(20)
+    search.fill("Breeze 5")
+    search.press("Enter")
+    wait_until(
+        console.page, "() => document.getElementById('graph-heading').textContent === 'Neighbourhood of Breeze 5'"
+    )
+    with console.page.expect_response("**/graph/entities?q=Northwind*") as late:
+        held[0].continue_()
+    late.value.finished()
+    console.page.evaluate("() => new Promise(done => setTimeout(done, 300))")  # the late answer's turn to be handled
+    assert console.page.locator("#entities").inner_text().strip() == "Breeze 5 (Product)"
+    assert console.page.locator("#graph-heading").inner_text() == "Neighbourhood of Breeze 5"
+    assert not [url for url in console.requests if "neighbourhood?id=c%3Anw" in url]
+    console.assert_only_local()

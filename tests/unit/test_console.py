@@ -88,3 +88,15 @@ def test_the_package_data_ships_every_console_file():
     served = {f"console/{name}" for name in console._asset_files()} | {"console/index.html"}
     for name in served:
         assert any(Path(name).match(pattern) for pattern in patterns), f"{name} is not package data"
+
+
+@pytest.mark.parametrize("path", ["/console", "/console/console.js"])
+def test_head_answers_like_get_without_a_body(path):
+    got = get(path)
+    head = invoke("retrieve", http_event("HEAD", path, api_key=None))
+    assert head.status == 200, head.text
+    assert head.text == "" and got.text
+    head_headers = {name.lower(): value for name, value in head.headers.items()}
+    got_headers = {name.lower(): value for name, value in got.headers.items()}
+    for name in ("content-type", "content-security-policy", "x-content-type-options", "x-frame-options"):
+        assert head_headers[name] == got_headers[name]

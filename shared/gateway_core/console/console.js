@@ -189,22 +189,105 @@
 
   // --- ask --------------------------------------------------------------------------------------
 
+  // The answer's Markdown, a safe subset: paragraphs, headings, bold and italic, inline and fenced
+  // code, bullet and numbered lists. Built node by node with text only: no model text is ever parsed
+  // as HTML. A link opens only with an http(s) address (apart from the console); any other is text.
+  var INLINE = /`([^`\n]+)`|\*\*([^*\n](?:[^\n]*?[^*\n])?)\*\*|__([^_\n](?:[^\n]*?[^_\n])?)__|\[([^\]\n]+)\]\(([^)\s]+)\)|\[(\d+)\]|\*([^*\s](?:[^*\n]*[^*\s])?)\*|(?<![\w])_([^_\s](?:[^_\n]*[^_\s])?)_(?![\w])/g;
+
+  function renderInline(text, parent) {
+    var pattern = new RegExp(INLINE.source, "g");
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      if (match.index > last) { parent.appendChild(document.createTextNode(text.slice(last, match.index))); }
+      if (match[1] !== undefined) { parent.appendChild(el("code", { text: match[1] })); }
+      else if (match[2] !== undefined || match[3] !== undefined) {
+        var strong = el("strong");
+        renderInline(match[2] !== undefined ? match[2] : match[3], strong);
+        parent.appendChild(strong);
+      } else if (match[4] !== undefined) {
+        if (/^https?:\/\//i.test(match[5])) {
+          var link = el("a", { href: match[5], rel: "noopener noreferrer", target: "_blank" });
+          renderInline(match[4], link);
+          parent.appendChild(link);
+        } else {
+          renderInline(match[4], parent);  // not a web address: its words, then the address as text
+          parent.appendChild(document.createTextNode(" (" + match[5] + ")"));
+        }
+      } else if (match[6] !== undefined) { parent.appendChild(citeButton(Number(match[6]))); }
+      else {
+        var em = el("em");
+        renderInline(match[7] !== undefined ? match[7] : match[8], em);
+        parent.appendChild(em);
+      }
+      last = pattern.lastIndex;
+    }
+    if (last < text.length) { parent.appendChild(document.createTextNode(text.slice(last))); }
+  }
+
+  function markdownBlocks(source) {
+    // Lines to blocks: {type: "p"|"h"|"ul"|"ol"|"code", ...}. A fence still open (mid-stream) runs to the end.
+    var lines = source.split("\n");
+    var blocks = [];
+    var current = null;
+    for (var i = 0; i < lines.length; i += 1) {
+      var line = lines[i];
+      var fence = /^\s*(```|~~~)/.exec(line);
+      if (fence) {
+        var code = [];
+        i += 1;
+        while (i < lines.length && lines[i].trim().indexOf(fence[1]) !== 0) { code.push(lines[i]); i += 1; }
+        blocks.push({ type: "code", text: code.join("\n") });
+        current = null;
+        continue;
+      }
+      if (!line.trim()) { current = null; continue; }
+      var heading = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
+      if (heading) { blocks.push({ type: "h", level: heading[1].length, text: heading[2] }); current = null; continue; }
+      var bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
+      var number = /^\s*(\d{1,9})[.)]\s+(.*)$/.exec(line);
+      if (bullet || number) {
+        var type = bullet ? "ul" : "ol";
+        if (!current || current.type !== type) {
+          current = { type: type, items: [], start: number ? Number(number[1]) : 1 };
+          blocks.push(current);
+        }
+        current.items.push(bullet ? bullet[1] : number[2]);
+        continue;
+      }
+      if (current && (current.type === "ul" || current.type === "ol") && /^\s+/.test(line)) {
+        current.items[current.items.length - 1] += "\n" + line.trim();  // an item's next line
+        continue;
+      }
+      if (!current || current.type !== "p") { current = { type: "p", lines: [] }; blocks.push(current); }
+      current.lines.push(line);
+    }
+    return blocks;
+  }
+
   function renderAnswer() {
     var box = $("answer");
     clear(box);
-    var paragraphs = state.answerText.split(/\n{2,}/);
-    paragraphs.forEach(function (text) {
-      var p = el("p");
-      var pattern = /\[(\d+)\]/g;
-      var last = 0;
-      var match;
-      while ((match = pattern.exec(text)) !== null) {
-        if (match.index > last) { p.appendChild(document.createTextNode(text.slice(last, match.index))); }
-        p.appendChild(citeButton(Number(match[1])));
-        last = pattern.lastIndex;
+    markdownBlocks(state.answerText).forEach(function (block) {
+      if (block.type === "code") {
+        box.appendChild(el("pre", {}, [el("code", { text: block.text })]));
+      } else if (block.type === "h") {
+        var heading = el("h" + Math.min(block.level + 2, 6), { className: "answer-heading" });  // under the panel's h2
+        renderInline(block.text, heading);
+        box.appendChild(heading);
+      } else if (block.type === "ul" || block.type === "ol") {
+        var list = el(block.type, { start: block.type === "ol" && block.start !== 1 ? String(block.start) : null });
+        block.items.forEach(function (item) {
+          var li = el("li");
+          renderInline(item, li);
+          list.appendChild(li);
+        });
+        box.appendChild(list);
+      } else {
+        var p = el("p");
+        renderInline(block.lines.join("\n"), p);
+        box.appendChild(p);
       }
-      if (last < text.length) { p.appendChild(document.createTextNode(text.slice(last))); }
-      box.appendChild(p);
     });
   }
 
@@ -391,8 +474,12 @@
     var list = $("entities");
     clear(list);
     list.appendChild(el("li", { className: "hint", text: "Searching…" }));
+    // The last search wins: an earlier one answering late is dropped (its list and its entity alike).
+    var ticket = (state.searchTicket || 0) + 1;
+    state.searchTicket = ticket;
     try {
       var result = await api("graph/entities?q=" + encodeURIComponent(q));
+      if (ticket !== state.searchTicket) { return; }
       clear(list);
       if (!result.entities.length) {
         list.appendChild(el("li", { className: "hint", text: "No entity is named in “" + q + "”. Try its full name or an alias." }));
@@ -406,6 +493,7 @@
       });
       if (result.entities.length === 1) { loadNeighbourhood(result.entities[0].id); }
     } catch (failure) {
+      if (ticket !== state.searchTicket) { return; }
       clear(list);
       showError(describe(failure));
     }

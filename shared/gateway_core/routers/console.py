@@ -4,7 +4,7 @@ The page and its files are static, shipped in the layer (`gateway_core/console/`
 libraries vendored there): loading them needs no key and makes no request elsewhere. Every data call
 the page makes carries the key the person types in, kept in the tab's sessionStorage only.
 
-- `GET /console`, `GET /console/{asset}`: the page, its script, style and vendored libraries, with a
+- `GET /console`, `GET /console/{asset}` (and `HEAD`, headers only): the page, its script, style and vendored libraries, with a
   strict Content-Security-Policy (no inline script or style, nothing but this origin), `nosniff`,
   `no-referrer` and no framing.
 - `GET /graph/entities?q=`: the entities a text names (the linking `/retrieve` uses).
@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..auth import Principal, require_principal
@@ -58,23 +58,27 @@ def _asset_files() -> dict[str, Path]:
     }
 
 
-def _file_response(path: Path) -> Response:
-    return Response(path.read_bytes(), media_type=CONTENT_TYPES[path.suffix], headers=SECURITY_HEADERS)
+def _file_response(path: Path, request: Request) -> Response:
+    body = path.read_bytes()
+    if request.method == "HEAD":  # the same status and headers as GET, its length, no body
+        headers = {**SECURITY_HEADERS, "Content-Length": str(len(body))}
+        return Response(media_type=CONTENT_TYPES[path.suffix], headers=headers)
+    return Response(body, media_type=CONTENT_TYPES[path.suffix], headers=SECURITY_HEADERS)
 
 
-@router.get("/console", include_in_schema=False)
-async def console_page() -> Response:
-    return _file_response(ASSETS / "index.html")
+@router.api_route("/console", methods=["GET", "HEAD"], include_in_schema=False)
+async def console_page(request: Request) -> Response:
+    return _file_response(ASSETS / "index.html", request)
 
 
-@router.get("/console/{asset:path}", include_in_schema=False)
-async def console_asset(asset: str) -> Response:
+@router.api_route("/console/{asset:path}", methods=["GET", "HEAD"], include_in_schema=False)
+async def console_asset(asset: str, request: Request) -> Response:
     if asset == "":  # /console/, as people type it: the page's relative links need /console
         return RedirectResponse("../console", status_code=308, headers=SECURITY_HEADERS)
     path = _asset_files().get(asset)
     if path is None:
         raise NotFound(f"No console file '{asset[:200]}'.")
-    return _file_response(path)
+    return _file_response(path, request)
 
 
 @router.get("/graph/entities")
