@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__, runtime
 from .deadline import Deadline, set_current
 from .errors import ApiError
-from .observability import bind_request, log_metrics, logger, metrics
+from .observability import bind_request, count, logger, metrics
 from .redaction import redact_text
 from .routers import health
 from .settings import get_settings
@@ -75,9 +75,9 @@ class RequestContext:
         finally:
             elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
             logger.info("request", extra={"status": status, "duration_ms": elapsed_ms})
-            metrics.add_metric(name="Requests", unit="Count", value=1)
+            count("Requests")
             if status >= 500:
-                metrics.add_metric(name="ServerErrors", unit="Count", value=1)
+                count("ServerErrors")
 
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -334,7 +334,7 @@ def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, An
     runtime.event_loop()
     asgi = Mangum(app, lifespan="off")
 
-    @log_metrics
+    @metrics.log_metrics
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         runtime.event_loop()  # make the environment's loop current again if anything unset it
         return asgi(event, context)

@@ -66,7 +66,7 @@ from .auth import DEFAULT_TENANT, load_keyring
 from .clients import aws
 from .deadline import Deadline, set_current
 from .errors import Unprocessable
-from .observability import bind_request, log_metrics, logger, metrics
+from .observability import bind_request, count, logger, metrics
 from .registry import registry
 from .services.ingest import Deferred, ingest_document, remove_document, tenant_metric
 from .services.supplied_graph import SuppliedGraph, parse_supplied_graph
@@ -331,7 +331,7 @@ async def handle_record(record: SQSRecord) -> list[dict[str, Any]]:
                 results.append({"deferred": exc.reason, "delay_s": delay, **exc.report.as_dict()})
                 return results  # the new message carries the whole body, later events included
             except Exception as exc:
-                metrics.add_metric(name="IngestFailures", unit="Count", value=1)
+                count("IngestFailures")
                 logger.error(
                     "record failed",
                     extra={
@@ -374,7 +374,7 @@ class OneLoopBatchProcessor(AsyncBatchProcessor):
         return runtime.run(process_all())
 
 
-@log_metrics
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     bind_request(request_id=getattr(context, "aws_request_id", None), route="sqs:ingest")
     # The batch's own budget (not a request's): every record's calls get what is left of it.

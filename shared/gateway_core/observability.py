@@ -7,14 +7,13 @@ logged: auth only ever appends the tenant; and every line passes `redact_text`.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -69,23 +68,15 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 T = TypeVar("T")
 
 
-def log_metrics(handler: Callable[..., T]) -> Callable[..., T]:
-    """Powertools' `metrics.log_metrics` (one EMF blob per invocation), and with POWERTOOLS_METRICS_DISABLED
-    the invocation's metrics are dropped: Powertools then neither prints nor clears them, and prints them
-    anyway once 100 values pile up (the benchmark, the evaluation and local runs printed one every 100
-    requests)."""
-    flushing = metrics.log_metrics(handler)
+def count(name: str, value: float = 1) -> None:
+    """Add to a Count metric of this invocation (flushed by the handler's `metrics.log_metrics`).
 
-    @functools.wraps(handler)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            result: T = flushing(*args, **kwargs)
-            return result
-        finally:
-            if is_metrics_disabled():
-                metrics.clear_metrics()
-
-    return wrapper
+    Nothing when POWERTOOLS_METRICS_DISABLED: Powertools would neither print nor clear what is added, and
+    prints it anyway once 100 values pile up, so the local API server, the benchmark and the evaluation
+    printed a metrics blob every 100 requests.
+    """
+    if not is_metrics_disabled():
+        metrics.add_metric(name=name, unit="Count", value=value)
 
 
 def bind_request(**keys: object) -> None:

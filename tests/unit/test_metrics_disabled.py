@@ -1,14 +1,14 @@
-"""With POWERTOOLS_METRICS_DISABLED (local runs, the benchmark, the evaluation) no metrics are printed,
-however many invocations add them: Powertools alone prints them once 100 values pile up."""
+"""With POWERTOOLS_METRICS_DISABLED (the local API server, the benchmark, the evaluation) no metrics are
+printed, however many requests count them: Powertools alone prints what piles up every 100 values."""
 
 from __future__ import annotations
 
-from gateway_core.observability import log_metrics, metrics
+from gateway_core.observability import count, metrics
 
 
-@log_metrics
+@metrics.log_metrics
 def invocation(event: dict[str, object], context: object) -> dict[str, object]:
-    metrics.add_metric(name="Requests", unit="Count", value=1)
+    count("Requests")
     return {}
 
 
@@ -16,6 +16,13 @@ def test_a_disabled_metrics_run_prints_nothing_after_many_invocations(monkeypatc
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     for _ in range(250):
         invocation({}, None)
+    assert "CloudWatchMetrics" not in capsys.readouterr().out
+
+
+def test_a_disabled_metrics_run_without_a_handler_prints_nothing(monkeypatch, capsys):
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for _ in range(250):  # the local API server: the app without the Lambda handler, nothing flushes
+        count("Requests")
     assert "CloudWatchMetrics" not in capsys.readouterr().out
 
 

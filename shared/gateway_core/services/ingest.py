@@ -38,7 +38,7 @@ from ..deadline import Deadline
 from ..deadline import current as current_deadline
 from ..errors import ApiError, RateLimited
 from ..models.graph import GraphData
-from ..observability import NAMESPACE, SERVICE, Stopwatch, logger, metrics
+from ..observability import NAMESPACE, SERVICE, Stopwatch, count, logger
 from ..settings import get_settings
 from ..upstream import retry_after_s
 from . import documents_status as status_store
@@ -210,8 +210,8 @@ async def _ingest(
     report.timings_ms = watch.timings_ms
     await _record_ready(tenant, status, version, graphs, written, remaining)
 
-    metrics.add_metric(name="DocumentsIngested", unit="Count", value=1)
-    metrics.add_metric(name="ChunksIndexed", unit="Count", value=report.chunks_changed)
+    count("DocumentsIngested")
+    count("ChunksIndexed", report.chunks_changed)
     tenant_metric(tenant, "ChunksIndexed", report.chunks_changed)
     tenant_metric(tenant, "FactsWritten", sum(len(graph.edges) for graph in written.values()))
     logger.info("document ingested", extra={"document": report.as_dict(), "extraction": status.extraction})
