@@ -7,6 +7,7 @@ app.py calls `preload` with what its routes or events use (docs/deploy.md, "Cold
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Sequence
 
@@ -88,7 +89,8 @@ def preload(
 ) -> list[str]:
     """Import `modules_for(...)`, and build the boto3 clients named in `aws_clients` (plus DynamoDB's
     with `idempotency` and a table): building one reads its service model, tens of ms, and opens no
-    connection. Returns what was imported and built (`aws:<service>`)."""
+    connection. Then freeze what exists (gc.freeze): the last step of init. Returns what was imported
+    and built (`aws:<service>`)."""
     loaded: list[str] = []
     for name in modules_for(
         stores=stores, embeddings=embeddings, llm=llm, documents=documents, idempotency=idempotency
@@ -113,4 +115,8 @@ def preload(
                 logger.info("preload skipped", extra={"client": service, "reason": type(exc).__name__})
             else:
                 loaded.append(f"aws:{service}")
+    # What init built (modules, the app, clients' classes) lives as long as the process: out of the
+    # collector's way, a full collection no longer walks it. Without this, one warm /retrieve in 30 paid a
+    # ~90 ms collection (p99 100 ms against p50 14 ms) and 24% more CPU per request (`make bench`).
+    gc.freeze()
     return loaded

@@ -41,7 +41,12 @@ import json, sys
 from gateway_core.registry import registry
 from infra.local.invoke import load_function
 load_function(sys.argv[1])
-print(json.dumps({"modules": [m for m in json.loads(sys.argv[2]) if m in sys.modules], "clients": registry.names()}))
+import gc
+print(json.dumps({
+    "modules": [m for m in json.loads(sys.argv[2]) if m in sys.modules],
+    "clients": registry.names(),
+    "frozen": gc.get_freeze_count(),
+}))
 """
 
 
@@ -90,6 +95,11 @@ def test_each_function_imports_what_it_uses_at_init_and_connects_to_nothing(func
     assert "snapshot_restore_py" not in loaded  # outside Lambda the hooks register nothing
     # Only boto3 clients are built at init (they open no connection until used): everything else stays lazy.
     assert result["clients"] == (["aws:s3", "aws:sqs"] if function == "ingest" else [])
+
+
+@pytest.mark.parametrize("function", ["chat", "retrieve", "extract", "ingest"])
+def test_each_function_ends_its_init_with_what_it_built_frozen_out_of_the_collectors_way(function):
+    assert init(function)["frozen"] > 10_000  # the modules, the app and its routes: full collections skip them
 
 
 def test_ingest_with_an_idempotency_table_also_preloads_its_persistence_and_client():
