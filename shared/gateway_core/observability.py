@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -64,6 +65,8 @@ if not getattr(logging.getLogRecordFactory(), "redacting", False):  # once, even
     logging.setLogRecordFactory(_redacting_record_factory(logging.getLogRecordFactory()))
 logger = Logger(service=SERVICE, utc=True, logger_handler=RedactingStreamHandler(sys.stdout))
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# An invocation that counted nothing (metrics disabled: local runs, tests, the benchmark) is not worth a warning.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 T = TypeVar("T")
 

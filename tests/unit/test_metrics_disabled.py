@@ -3,6 +3,10 @@ printed, however many requests count them: Powertools alone prints what piles up
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from gateway_core.observability import count, metrics
 
 
@@ -31,3 +35,23 @@ def test_enabled_metrics_are_printed_once_per_invocation(monkeypatch, capsys):
     for _ in range(3):
         invocation({}, None)
     assert capsys.readouterr().out.count("CloudWatchMetrics") == 3
+
+
+WARNS = """
+from gateway_core.observability import count, metrics
+
+@metrics.log_metrics
+def invocation(event, context):
+    count("Requests")  # metrics disabled: nothing is added, so nothing is there to publish
+    return {}
+
+invocation({}, None)
+"""
+
+
+def test_an_invocation_that_counted_nothing_warns_nothing():
+    env = {**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", "PYTHONWARNINGS": "default"}
+    done = subprocess.run(
+        [sys.executable, "-c", WARNS], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, "Warning" in done.stderr) == (0, False), done.stderr[-1000:]
