@@ -37,6 +37,7 @@ import pstats
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Iterator
@@ -379,12 +380,22 @@ def bench_profile(rows: list[Row], notes: list[str], env: dict[str, str]) -> Non
     lines = [line for line in out.getvalue().splitlines() if line.strip()]
     start = next(i for i, line in enumerate(lines) if "ncalls" in line)
     notes.append(
-        "Profile of the warm two-hop /retrieve, top 15 by own time:\n\n```\n" + "\n".join(lines[start:]) + "\n```"
+        "Profile of the warm two-hop /retrieve, top 15 by own time:\n\n```\n"
+        + without_machine_paths("\n".join(lines[start:]))
+        + "\n```"
     )
     from gateway_core.registry import registry
 
     asyncio.run(registry.aclose())
     registry.reset()
+
+
+def without_machine_paths(text: str) -> str:
+    """File names relative to the repository, the installed packages and the standard library."""
+    paths = sysconfig.get_paths()
+    for prefix in (paths["purelib"], paths["platlib"], paths["stdlib"], str(ROOT)):
+        text = text.replace(prefix + "/", "")
+    return text
 
 
 # Which component a profiled function belongs to: the first rule whose marker is in its file (or name).
