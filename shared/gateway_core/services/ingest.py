@@ -31,14 +31,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from .. import dependencies
 from ..deadline import Deadline
 from ..deadline import current as current_deadline
 from ..errors import ApiError, RateLimited
 from ..models.graph import GraphData
-from ..observability import NAMESPACE, SERVICE, Stopwatch, count, logger
+from ..observability import Stopwatch, count, logger
 from ..settings import get_settings
 from ..upstream import retry_after_s
 from . import documents_status as status_store
@@ -46,7 +46,9 @@ from . import resolution
 from .chunking import Chunk, chunk_text, content_hash
 from .documents import parse_document
 from .documents_status import PAUSED_BUDGET, DocumentStatus
-from .extract import SYSTEM_PROMPT, ExtractOptions, dropped_reason, extract_graph, schema_text
+from .extract import SYSTEM_PROMPT, schema_text
+from .extraction_loop import ChunkExtraction
+from .extraction_loop import tenant_metric as tenant_metric  # noqa: PLC0414 - re-exported: ingest_events uses it
 from .index import ChunkInput, DeleteResult, collection_name, delete_document, index_chunks, point_id
 from .supplied_graph import SuppliedGraph
 
@@ -97,14 +99,6 @@ def graph_status() -> str | None:
     if not get_settings().llm_providers:
         return "skipped (no LLM)"
     return None
-
-
-def tenant_metric(tenant: str, name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
-    """One metric with the tenant as its dimension (CloudWatch: namespace GraphRAGGateway, dimension tenant)."""
-    with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
-    ) as metric:
-        metric.add_dimension(name="tenant", value=tenant)
 
 
 async def ingest_document(
@@ -252,9 +246,8 @@ async def _graphs(
         await status_store.put(tenant, status)
         by_id = dict(zip(version.ids, version.chunks, strict=True))
         with watch.stage("extract"):
-            stop = await _extract(
-                tenant, version.doc_id, [(cid, by_id[cid]) for cid in missing], graphs, status, report
-            )
+            extraction = _Extraction(tenant, version.doc_id, status, graphs, report)
+            stop = await extraction.run([(cid, by_id[cid].text) for cid in missing])
         remaining = [cid for cid in wanted if cid not in graphs]
         if remaining and isinstance(stop, RateLimited):
             await _wait_for_rate_limit(tenant, status, wanted, stop, report)
@@ -263,6 +256,27 @@ async def _graphs(
             return graphs, remaining
     status.extraction = report.graph = f"sample ({len(wanted)} chunks)" if settings.extract_mode == "sample" else "done"
     return graphs, []
+
+
+class _Extraction(ChunkExtraction):
+    """Ingestion's run of the extraction loop: within the batch's deadline (a call it cuts short fails the
+    delivery), failures raised as they are; the report counts the calls, tokens and dropped items, the status
+    the chunks extracted and still pending."""
+
+    def __init__(
+        self, tenant: str, doc_id: str, status: DocumentStatus, graphs: dict[str, GraphData], report: IngestReport
+    ) -> None:
+        super().__init__(tenant, doc_id, status, graphs)
+        self.report = report
+
+    def spent(self, tokens: int, calls: int) -> None:
+        self.report.tokens += tokens
+        self.report.extraction_calls += calls
+
+    def extracted(self, chunk_id: str, dropped: int) -> None:
+        self.report.dropped += dropped
+        self.status.chunks_extracted += 1
+        self.status.chunks_pending = max(0, self.status.chunks_pending - 1)
 
 
 def _inputs(
@@ -406,114 +420,6 @@ async def _forget_vanished(tenant: str, vanished: list[str]) -> int:
     if vanished and graph is not None:
         await graph.delete_sources(tenant, vanished, timeout=current_deadline().timeout())
     return len(vanished)
-
-
-async def _extract(
-    tenant: str,
-    doc_id: str,
-    missing: list[tuple[str, Chunk]],
-    graphs: dict[str, GraphData],
-    status: DocumentStatus,
-    report: IngestReport,
-) -> str | RateLimited | None:
-    """Extract the missing chunks into `graphs`, with bounded concurrency, each saved as soon as it is done.
-
-    Stops launching calls when the tenant's budget is spent ("budget") or every provider answers 429
-    (the RateLimited, after the calls in flight finish and are saved). Any other failure cancels (and
-    awaits) the rest and is raised.
-    """
-    limit = asyncio.Semaphore(max(1, get_settings().extract_concurrency))
-    budget = status_store.token_budget(tenant)
-    stop: list[str | RateLimited] = []
-    dropped: list[str] = []  # why each item left out of this delivery's graphs was dropped
-
-    async def one(cid: str, chunk: Chunk) -> None:
-        async with limit:
-            if stop:
-                return
-            if budget is not None and await status_store.tokens_used(tenant) >= budget:
-                stop.append("budget")
-                return
-            calls: list[int] = []
-            left_out: list[dict[str, Any]] = []
-            try:
-                graph = await extract_chunk(chunk.text, calls, left_out)
-            except RateLimited as exc:
-                stop.append(exc)
-                tenant_metric(tenant, "RateLimited", 1)
-                return
-            finally:
-                await _spent(tenant, status, report, calls)
-            await status_store.save_chunk(tenant, doc_id, cid, graph, sum(calls))
-            graphs[cid] = graph
-            _count_dropped(status, report, dropped, left_out)
-            status.chunks_extracted += 1
-            status.chunks_pending = max(0, status.chunks_pending - 1)
-            await status_store.put(tenant, status)  # progress, visible while the document is extracting
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for cid, chunk in missing:
-                group.create_task(one(cid, chunk))
-    except BaseExceptionGroup as failed:  # the first failure is the record's reason (the rest were cancelled)
-        first: BaseException = failed
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
-    finally:
-        _log_dropped(doc_id, dropped)
-    budget_stop = "budget" if "budget" in stop else None
-    return next((reason for reason in stop if isinstance(reason, RateLimited)), budget_stop)
-
-
-def _count_dropped(
-    status: DocumentStatus, report: IngestReport, dropped: list[str], items: list[dict[str, Any]]
-) -> None:
-    """Count what one chunk's graph left out, by reason, on the document's status and the report."""
-    reasons = [dropped_reason(item) for item in items]
-    dropped.extend(reasons)
-    report.dropped += len(reasons)
-    status.dropped += len(reasons)
-    for reason in reasons:
-        status.dropped_reasons[reason] = status.dropped_reasons.get(reason, 0) + 1
-
-
-def _log_dropped(doc_id: str, dropped: list[str]) -> None:
-    """One line per delivery: how many items were left out, and why (no document text, no values)."""
-    if dropped:
-        reasons = {reason: dropped.count(reason) for reason in dict.fromkeys(dropped)}
-        logger.warning("graph items dropped", extra={"doc_id": doc_id, "dropped": len(dropped), "reasons": reasons})
-
-
-async def _spent(tenant: str, status: DocumentStatus, report: IngestReport, calls: list[int]) -> None:
-    """Count the calls made and their tokens: on the document, the report, the tenant's ledger, the metrics."""
-    if not calls:
-        return
-    tokens = sum(calls)
-    status.tokens += tokens
-    status.extraction_calls += len(calls)
-    report.tokens += tokens
-    report.extraction_calls += len(calls)
-    if tokens:
-        await status_store.add_tokens(tenant, tokens)
-    tenant_metric(tenant, "ExtractionCalls", len(calls))
-    tenant_metric(tenant, "ExtractionTokens", tokens)
-
-
-# Ingestion asks one provider at a time, in order: a race would pay every provider for every chunk.
-INGEST_EXTRACTION = ExtractOptions(min_nodes=0, allow_empty=True, strategy="sequential")
-
-
-async def extract_chunk(text: str, calls: list[int], dropped: list[dict[str, Any]] | None = None) -> GraphData:
-    """One chunk's graph; each call's tokens (prompt + completion, failed calls included) go into `calls`, the
-    items left out of the graph (with their reasons, as /graph/extract lists them) into `dropped`.
-
-    Every provider rate limited -> RateLimited with the soonest Retry-After (see extract.extract_graph).
-    """
-    extraction = await extract_graph(text, INGEST_EXTRACTION, spent=calls)
-    if dropped is not None:
-        dropped += extraction.dropped
-    return extraction.graph
 
 
 async def _write_facts(tenant: str, graphs: dict[str, GraphData], recorded: resolution.Recorded | None = None) -> None:

@@ -4,10 +4,10 @@ What it does, for a document that ingestion (the bucket or `POST /documents`) kn
 
 - **From the stored chunks**: the text is the chunks' text in the vector store; nothing is uploaded again,
   and the chunk ids (content-addressed) stay, so passages and citations are unchanged.
-- **As ingestion extracts**: one call per chunk through `ingest.extract_chunk` (the providers in order,
-  `EXTRACT_CONCURRENCY` at a time); `EXTRACT_MODE=sample` extracts the evenly spread sample of the
-  document's chunks and the document's facts become those; `EXTRACT_MODE=off`, no model or no graph store
-  refuse it.
+- **As ingestion extracts**: through the same loop (`extraction_loop.ChunkExtraction`), one call per chunk
+  (the providers in order, `EXTRACT_CONCURRENCY` at a time); `EXTRACT_MODE=sample` extracts the evenly
+  spread sample of the document's chunks and the document's facts become those; `EXTRACT_MODE=off`, no
+  model or no graph store refuse it.
 - **Replace, never lose**: the document's facts change only once every chunk's new graph is extracted.
   Then the new facts are written first under a staging source (`<chunk id>~reextract`), only then are
   the facts the chunks stated removed (`delete_sources`, so a fact another document also states stays)
@@ -23,10 +23,10 @@ What it does, for a document that ingestion (the bucket or `POST /documents`) kn
 - **Within the tenant's token budget**: nothing starts when the budget is spent (429 `budget_exhausted`,
   the old graph untouched); a budget that runs out midway keeps what was extracted (`paused (budget)`).
   Every provider rate limited: 429 with the provider's Retry-After, what was extracted kept.
-- **Items dropped** from the model's graphs are recorded as ingestion records them (`ingest._count_dropped`,
-  `_log_dropped`): the status's `dropped` and `dropped_reasons` count those of this re-extraction's graphs
-  (from its first call on; they replace the counts of the graph it replaces), and each call that drops
-  some logs one `graph items dropped` line (count and reasons, no document text).
+- **Items dropped** from the model's graphs are recorded as ingestion records them (the same loop): the
+  status's `dropped` and `dropped_reasons` count those of this re-extraction's graphs (from its first call
+  on; they replace the counts of the graph it replaces), and each call that drops some logs one
+  `graph items dropped` line (count and reasons, no document text).
 - **A graph the user supplied** (sidecar, `POST /documents` with `graph`) is refused with 409
   `supplied_graph` unless the caller says `replace_supplied: true`: re-extracting replaces the user's own
   facts with the model's.
@@ -43,13 +43,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import dependencies
-from ..deadline import Deadline, set_current
+from ..deadline import Deadline
 from ..deadline import current as current_deadline
 from ..errors import ApiError, Conflict, DeadlineExceeded, NotConfigured, NotFound, RateLimited
 from ..models.graph import GraphData
@@ -59,17 +58,9 @@ from ..upstream import retry_after_s
 from . import documents_status as status_store
 from . import resolution
 from .documents_status import DocumentStatus
+from .extraction_loop import ChunkExtraction
 from .index import ChunkInput, collection_name, index_chunks
-from .ingest import (
-    UNDO_BUDGET_S,
-    IngestReport,
-    _count_dropped,
-    _log_dropped,
-    extract_chunk,
-    graph_status,
-    sample,
-    tenant_metric,
-)
+from .ingest import UNDO_BUDGET_S, graph_status, sample
 
 INCOMPLETE = "incomplete"  # between calls: more chunks to extract, call again
 STAGING = "~reextract"  # appended to a chunk id: the source of new facts not yet switched in
@@ -172,7 +163,7 @@ async def reextract(
             by_id = {str(chunk["chunk_id"]): str(chunk.get("text") or "") for chunk in chunks}
             todo = missing[:max_chunks] if max_chunks else missing
             had = len(graphs)
-            stop = await _extract(tenant, doc_id, [(cid, by_id[cid]) for cid in todo], graphs, status, run)
+            stop = await _Extraction(tenant, doc_id, status, graphs, run).run([(cid, by_id[cid]) for cid in todo])
             if len(graphs) < len(wanted):
                 return await _paused(tenant, status, run, before, stop, progressed=len(graphs) > had)
         await _switch(tenant, doc_id, chunks, wanted, graphs, status, run, before, undo=not switching)
@@ -222,106 +213,45 @@ async def _stored_chunks(tenant: str, doc_id: str) -> list[dict[str, Any]]:
     return sorted(chunks, key=lambda payload: (int(payload.get("chunk_index") or 0), str(payload["chunk_id"])))
 
 
-async def _extract(
-    tenant: str,
-    doc_id: str,
-    todo: list[tuple[str, str]],
-    graphs: dict[str, GraphData],
-    status: DocumentStatus,
-    run: dict[str, Any],
-) -> str | RateLimited | None:
-    """Extract `todo` into `graphs`, each saved as soon as it is done, until the extraction window closes.
+class _Extraction(ChunkExtraction):
+    """Re-extraction's run of the extraction loop: within the request's deadline minus the switch's reserve
+    (a call the window would not fit is not started, one it cuts short is not done: "time"); a chunk's failed
+    extraction says the old graph is unchanged; the run's progress object counts the calls, tokens and chunks
+    done (the items dropped are counted on the status only)."""
 
-    The window is the request's deadline minus the switch's reserve; no call starts that the slowest so far
-    would not finish in it, and a call the window cuts short is simply not done. Stops at a spent budget
-    ("budget"), a window closed ("time") or every provider rate limited (the RateLimited); any other
-    failure cancels the rest and is raised.
-    """
-    request = current_deadline()
-    left = request.remaining()
+    def __init__(
+        self, tenant: str, doc_id: str, status: DocumentStatus, graphs: dict[str, GraphData], run: dict[str, Any]
+    ) -> None:
+        super().__init__(tenant, doc_id, status, graphs, window=_window())
+        self.progress = run
+
+    def spent(self, tokens: int, calls: int) -> None:
+        self.progress["tokens"] = int(self.progress.get("tokens") or 0) + tokens
+        self.progress["calls"] = int(self.progress.get("calls") or 0) + calls
+
+    def extracted(self, chunk_id: str, dropped: int) -> None:
+        self.status.reextracted_ids = sorted({*self.status.reextracted_ids, chunk_id})
+        self.progress["chunks_done"] = len(self.graphs)
+
+    def failed(self, chunk_id: str, error: ApiError) -> ApiError:
+        """The model's answer, not the caller's request, was unusable: 502 (and what is kept)."""
+        providers = error.details.get("providers") if isinstance(error.details, dict) else None
+        why = f" ({'; '.join(f'{k}: {v}' for k, v in providers.items())})" if providers else ""
+        return ApiError(
+            f"Extracting chunk '{chunk_id}' failed: {error.message.rstrip('.')}{why}. The old graph is unchanged "
+            "and the chunks extracted are kept: call again to retry.",
+            code=error.code,
+            status=502 if error.status == 422 else error.status,
+            details=error.details,
+            headers=error.headers,
+        )
+
+
+def _window() -> Deadline:
+    """The extraction's share of what the request has left: all but the switch's reserve."""
+    left = current_deadline().remaining()
     reserve = min(left / 2, max(SWITCH_MIN_S, left * SWITCH_SHARE))
-    window = Deadline.after(left - reserve)
-    limit = asyncio.Semaphore(max(1, get_settings().extract_concurrency))
-    budget = status_store.token_budget(tenant)
-    stop: list[str | RateLimited] = []
-    slowest = [0.0]
-    dropped: list[str] = []  # why each item left out of this call's graphs was dropped
-    counted = IngestReport(doc_id=doc_id, tenant=tenant)  # what ingestion's count also adds up (not reported)
-
-    async def one(cid: str, text: str) -> None:
-        async with limit:
-            if stop:
-                return
-            if window.remaining() <= slowest[0]:
-                stop.append("time")
-                return
-            if budget is not None and await status_store.tokens_used(tenant) >= budget:
-                stop.append("budget")
-                return
-            calls: list[int] = []
-            left_out: list[dict[str, Any]] = []
-            started = time.monotonic()
-            set_current(window)  # this task's model calls end with the window (a task has its own context)
-            try:
-                graph = await extract_chunk(text, calls, left_out)
-            except RateLimited as exc:
-                stop.append(exc)
-                tenant_metric(tenant, "RateLimited", 1)
-                return
-            except DeadlineExceeded:
-                stop.append("time")
-                return
-            except ApiError as exc:  # the model's answer, not the caller's request, was unusable: 502
-                status_code = 502 if exc.status == 422 else exc.status
-                providers = exc.details.get("providers") if isinstance(exc.details, dict) else None
-                why = f" ({'; '.join(f'{k}: {v}' for k, v in providers.items())})" if providers else ""
-                raise ApiError(
-                    f"Extracting chunk '{cid}' failed: {exc.message.rstrip('.')}{why}. The old graph is unchanged "
-                    "and the chunks extracted are kept: call again to retry.",
-                    code=exc.code,
-                    status=status_code,
-                    details=exc.details,
-                    headers=exc.headers,
-                ) from None
-            finally:
-                set_current(request)
-                await _spent(tenant, status, run, calls)
-            slowest[0] = max(slowest[0], time.monotonic() - started)
-            await status_store.save_chunk(tenant, doc_id, cid, graph, sum(calls))
-            graphs[cid] = graph
-            _count_dropped(status, counted, dropped, left_out)
-            status.reextracted_ids = sorted({*status.reextracted_ids, cid})
-            run["chunks_done"] = len(graphs)
-            await status_store.put(tenant, status)  # progress, visible while the call runs
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for cid, text in todo:
-                group.create_task(one(cid, text))
-    except BaseExceptionGroup as failed:  # the first failure is the reason (the rest were cancelled)
-        first: BaseException = failed
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from None
-    finally:
-        _log_dropped(doc_id, dropped)
-    rate_limited = next((reason for reason in stop if isinstance(reason, RateLimited)), None)
-    return rate_limited or ("budget" if "budget" in stop else "time" if "time" in stop else None)
-
-
-async def _spent(tenant: str, status: DocumentStatus, run: dict[str, Any], calls: list[int]) -> None:
-    """Count the calls and their tokens: on the run, the document, the tenant's ledger, the metrics."""
-    if not calls:
-        return
-    tokens = sum(calls)
-    run["tokens"] = int(run.get("tokens") or 0) + tokens
-    run["calls"] = int(run.get("calls") or 0) + len(calls)
-    status.tokens += tokens
-    status.extraction_calls += len(calls)
-    if tokens:
-        await status_store.add_tokens(tenant, tokens)
-    tenant_metric(tenant, "ExtractionCalls", len(calls))
-    tenant_metric(tenant, "ExtractionTokens", tokens)
+    return Deadline.after(left - reserve)
 
 
 async def _paused(
