@@ -220,6 +220,31 @@ async def test_fan_out_and_limit_bound_the_expansion(graph_store, graph_tenant):
     assert ids(capped) == {"rim:0", "spoke:0", "hub"} | {f"spoke:{i}" for i in range(12)}
 
 
+async def test_every_fact_of_a_limited_expansion_has_both_ends_in_it(graph_store, graph_tenant):
+    # A triangle of seeds (each fact reached from both ends) with spokes and rims: limits cut mid-hop.
+    triangle = [{"src": a, "dst": b, "type": "KNOWS"} for a, b in (("a", "b"), ("b", "c"), ("c", "a"))]
+    spokes = [{"src": seed, "dst": f"{seed}:{i}", "type": "HAS"} for seed in "abc" for i in range(4)]
+    rims = [{"src": f"{seed}:{i}", "dst": f"{seed}:{i}:rim", "type": "HAS"} for seed in "abc" for i in range(4)]
+    await graph_store.upsert(graph_tenant, graph(edges=triangle + spokes + rims))
+    for limit in range(1, 32):
+        for hops in (1, 2, 3):
+            found = await graph_store.expand(graph_tenant, ids=["a", "b", "c"], max_hops=hops, limit=limit)
+            assert len(found.edges) <= limit
+            assert {end for e in found.edges for end in (e.src, e.dst)} <= ids(found), (limit, hops)
+
+
+async def test_an_absorbed_id_among_others_expands_from_its_survivor(graph_store, graph_tenant):
+    survivor = {"id": "company:nw", "type": "Company", "name": "Northwind", "props": {"merged_from": ["nw-2"]}}
+    edges = [{"src": "company:nw", "dst": "place:tc", "type": "LOCATED_IN"}, {"src": "x", "dst": "y", "type": "R"}]
+    await graph_store.upsert(graph_tenant, graph(nodes=[survivor], edges=edges))
+    assert ids(await graph_store.expand(graph_tenant, ids=["x", "nw-2"], max_hops=1)) == {
+        "x",
+        "y",
+        "company:nw",
+        "place:tc",
+    }
+
+
 # --- deleting ------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ LOOKUPS = {
     "SEEDS_BY_MERGED_ID": Neo4jGraphStore.SEEDS_BY_MERGED_ID,
     "SEEDS_BY_KEY": Neo4jGraphStore.SEEDS_BY_KEY,
     "LINK": Neo4jGraphStore.LINK,
-    "NEIGHBOURS": Neo4jGraphStore.NEIGHBOURS,
+    "EXPANSION": cypher.expansion(cypher.MAX_HOPS),
     "UPSERT_NODES": Neo4jGraphStore.UPSERT_NODES.format(label="`Company`"),
     "UPSERT_EDGES": cypher.UPSERT_EDGES.format(rel="`WORKS_AT`"),
     "BACKFILL": neo4j.BACKFILL,

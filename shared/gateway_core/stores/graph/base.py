@@ -129,7 +129,6 @@ class CypherGraphStore(ABC):
     SEEDS_BY_MERGED_ID = cypher.SEEDS_BY_MERGED_ID
     SEEDS_BY_KEY = cypher.SEEDS_BY_KEY
     LINK = cypher.LINK
-    NEIGHBOURS = cypher.NEIGHBOURS
     DELETE_NODES_ONLY_FROM = cypher.DELETE_NODES_ONLY_FROM
 
     def __init__(self) -> None:
@@ -185,51 +184,35 @@ class CypherGraphStore(ABC):
         timeout: float | None = None,
     ) -> Subgraph:
         """Seeds by id (or an id a merge absorbed: its survivor), name/alias or names inside `text`; then up to 3
-        hops, bounded per node and in total."""
+        hops, bounded per node and in total. One statement when every id is found and no name is given."""
         check_tenant(tenant)
         names = [name for name in names if name]
         if not (ids or names or (text and text.strip())):
             return Subgraph()
         budget, limit, fan_out = Budget(timeout), max(1, limit), max(1, fan_out)
-        keys = name_keys(names) + [span.key for span in question_spans(text or "")]
-        seeds = await self._read(tenant, self.SEEDS_BY_ID, {"ids": list(ids), "limit": limit}, budget.left())
-        found = {row["id"] for row in seeds}
-        absorbed = [i for i in dict.fromkeys(ids) if i not in found]
+        hops = min(max(max_hops, 0), cypher.MAX_HOPS)
+        keys = list(dict.fromkeys(name_keys(names) + [span.key for span in question_spans(text or "")]))
+        wanted = list(dict.fromkeys(ids))
+        named = await self._seed_ids(tenant, self.SEEDS_BY_KEY, {"keys": keys, "limit": limit}, budget) if keys else []
+        reply = await self._expansion(tenant, [*wanted, *named], hops, fan_out, limit, budget)
+        found = {seed[0] for seed in reply["seeds"]}
+        absorbed = [i for i in wanted if i not in found]
         if absorbed:  # ids a merge absorbed answer with the node that absorbed them
-            seeds += await self._read(tenant, self.SEEDS_BY_MERGED_ID, {"ids": absorbed, "limit": limit}, budget.left())
-        if keys:
-            seeds += await self._read(
-                tenant, self.SEEDS_BY_KEY, {"keys": list(dict.fromkeys(keys)), "limit": limit}, budget.left()
-            )
-        nodes = {row["id"]: _node(row["id"], row["type"], row["props"]) for row in seeds[:limit]}
-        edges: dict[tuple[str, str, str], SubgraphEdge] = {}
-        frontier = list(nodes)
-        for _ in range(min(max(max_hops, 0), cypher.MAX_HOPS)):
-            if not frontier or len(edges) >= limit:
-                break
-            rows = await self._read(
-                tenant,
-                self.NEIGHBOURS,
-                {
-                    "frontier": frontier,
-                    "fan_out": fan_out,
-                    "limit": limit - len(edges),
-                    "known": list(nodes),
-                    "hidden": list(cypher.HIDDEN_KEYS),
-                },
-                budget.left(),
-            )
-            frontier = []
-            for row in rows:
-                key = (row["src"], row["type"], row["dst"])
-                if key not in edges and len(edges) < limit:
-                    edges[key] = SubgraphEdge(
-                        src=row["src"], dst=row["dst"], type=row["type"], props=dict(row["props"])
-                    )
-                if row["id"] not in nodes:
-                    nodes[row["id"]] = _node(row["id"], row["node_type"], dict(row["node_props"] or ()))
-                    frontier.append(row["id"])
-        return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+            survivors = await self._seed_ids(tenant, self.SEEDS_BY_MERGED_ID, {"ids": absorbed, "limit": limit}, budget)
+            if set(survivors) - found:
+                seeds = [*(i for i in wanted if i in found), *survivors, *named]
+                reply = await self._expansion(tenant, seeds, hops, fan_out, limit, budget)
+        return _subgraph(reply, limit)
+
+    async def _seed_ids(self, tenant: str, statement: str, params: dict[str, Any], budget: Budget) -> list[str]:
+        return [row["id"] for row in await self._read(tenant, statement, params, budget.left())]
+
+    async def _expansion(
+        self, tenant: str, seeds: list[str], hops: int, fan_out: int, limit: int, budget: Budget
+    ) -> dict[str, Any]:
+        params = {"ids": seeds, "limit": limit, "fan_out": fan_out, "hidden": list(cypher.HIDDEN_KEYS)}
+        rows = await self._read(tenant, cypher.expansion(hops), params, budget.left())
+        return rows[0] if rows else {"seeds": [], "hops": []}
 
     async def link(
         self, tenant: str, keys: Sequence[str], *, limit: int = 500, timeout: float | None = None
@@ -281,5 +264,31 @@ class CypherGraphStore(ABC):
         return params
 
 
-def _node(node_id: str, node_type: str | None, props: dict[str, Any]) -> SubgraphNode:
-    return SubgraphNode(id=node_id, type=node_type or "Entity", props=cypher.visible_props(props))
+def _subgraph(reply: dict[str, Any], limit: int) -> Subgraph:
+    """The expansion's reply as a subgraph: facts in hop order, at most `limit`, and the entities they reach.
+
+    Each hop keeps at most `limit` minus the facts so far of its rows; a row from an entity the subgraph does
+    not hold (its fact fell beyond the limit) is dropped, so every fact's ends are in the subgraph.
+    """
+    nodes = {node_id: _node(node_id, node_type, props) for node_id, node_type, props in reply["seeds"]}
+    edges: dict[tuple[str, str, str], SubgraphEdge] = {}
+    frontier = set(nodes)
+    for rows in reply["hops"]:
+        if len(edges) >= limit:
+            break
+        reached: set[str] = set()
+        for origin, src, dst, rel, props, node_id, node_type, node_props in rows[: limit - len(edges)]:
+            if origin not in frontier or (node_id not in nodes and node_props is None):
+                continue
+            if (src, rel, dst) not in edges:
+                edges[(src, rel, dst)] = SubgraphEdge(src=src, dst=dst, type=rel, props=dict(props))
+            if node_id not in nodes:
+                nodes[node_id] = _node(node_id, node_type, node_props)
+                reached.add(node_id)
+        frontier = reached
+    return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+
+
+def _node(node_id: str, node_type: str | None, props: list[list[Any]]) -> SubgraphNode:
+    """An entity from its [key, value] pairs (the hidden keys stay on the server)."""
+    return SubgraphNode(id=node_id, type=node_type or "Entity", props=dict(props))

@@ -85,24 +85,52 @@ RETURN key, n.id AS id, n.name AS name, size(coalesce(n.sources, [])) AS mention
 LIMIT $limit
 """
 
-# The hidden properties stay on the server, and an entity the caller already has ($known) comes without its own:
-# a two-hop expansion's reply was mostly them (properties as [key, value] pairs).
-NEIGHBOURS = """
-UNWIND $frontier AS fid
-MATCH (s:Entity {id: fid, tenant: $tenant})
-CALL {
-  WITH s
-  MATCH (s)-[r]-(m:Entity)
-  WHERE m.tenant = $tenant
-  RETURN r, m
-  LIMIT $fan_out
-}
-RETURN startNode(r).id AS src, endNode(r).id AS dst, type(r) AS type,
-       [k IN keys(r) WHERE NOT k IN $hidden | [k, r[k]]] AS props, m.id AS id,
-       CASE WHEN m.id IN $known THEN null ELSE m.type END AS node_type,
-       CASE WHEN m.id IN $known THEN null ELSE [k IN keys(m) WHERE NOT k IN $hidden | [k, m[k]]] END AS node_props
-LIMIT $limit
+# A whole expansion is one statement (one round trip instead of one per hop): the seeds by id, then each hop
+# from the entities the previous hop reached first. Per frontier entity at most $fan_out facts, per hop at most
+# $limit rows. A row is [from, src, dst, type, props, id, type, props]: the hidden properties stay on the server,
+# and an entity the statement already returned comes without its type and properties again.
+_SEEDS = """
+UNWIND $ids AS wanted
+MATCH (n:Entity {id: wanted})
+WHERE n.tenant = $tenant
+WITH n LIMIT $limit
+WITH collect(DISTINCT n) AS seeds
+WITH seeds, seeds AS frontier, seeds AS known, [] AS hops
 """
+_HOP = """
+CALL {
+  WITH frontier
+  UNWIND (CASE WHEN size(frontier) = 0 THEN [null] ELSE frontier END) AS s
+  CALL {
+    WITH s
+    OPTIONAL MATCH (s)-[r]-(m:Entity)
+    WHERE m.tenant = $tenant
+    RETURN r, m
+    LIMIT $fan_out
+  }
+  WITH s, r, m WHERE r IS NOT NULL
+  WITH s, r, m LIMIT $limit
+  RETURN collect([s, r, m]) AS found
+}
+WITH seeds, known, hops, found,
+     reduce(new = [], m IN [row IN found | row[2]] | CASE WHEN m IN new OR m IN known THEN new ELSE new + [m] END)
+     AS frontier
+WITH seeds, frontier, known + frontier AS known,
+     hops + [[row IN found | [row[0].id, startNode(row[1]).id, endNode(row[1]).id, type(row[1]),
+       [k IN keys(row[1]) WHERE NOT k IN $hidden | [k, row[1][k]]], row[2].id,
+       CASE WHEN row[2] IN known THEN null ELSE row[2].type END,
+       CASE WHEN row[2] IN known THEN null ELSE [k IN keys(row[2]) WHERE NOT k IN $hidden | [k, row[2][k]]] END]]]
+     AS hops
+"""
+_RESULT = """
+RETURN [n IN seeds | [n.id, n.type, [k IN keys(n) WHERE NOT k IN $hidden | [k, n[k]]]]] AS seeds, hops
+"""
+
+
+def expansion(hops: int) -> str:
+    """The statement that reads the seeds and `hops` hops (0 to MAX_HOPS) around them."""
+    return _SEEDS + _HOP * min(max(hops, 0), MAX_HOPS) + _RESULT
+
 
 COUNT = """
 MATCH (n:Entity) WHERE n.tenant = $tenant
