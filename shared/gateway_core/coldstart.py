@@ -51,7 +51,7 @@ def modules_for(
     if embeddings:
         modules += ["gateway_core.clients.embeddings"]
         if settings.embeddings_url:
-            modules += ["openai", "httpx2", "httpcore2"]  # the openai client's transport imports httpcore2 when built
+            modules += ["httpx2", "httpcore2"]  # the remote embedder posts with httpx2 (not the openai client)
     if llm:
         modules += ["gateway_core.clients.llm", "openai", "httpx2", "httpcore2"]
     if stores or embeddings or llm:
@@ -69,7 +69,7 @@ def _tls_contexts(*, embeddings: bool, llm: bool, stores: bool) -> list[str]:
 
     settings = get_settings()
     built = []
-    if (embeddings and settings.embeddings_url) or llm:  # the openai client's (httpx2)
+    if (embeddings and settings.embeddings_url) or llm:  # the remote embedder's and the openai client's (httpx2)
         tls.for_httpx2()
         built.append("tls:httpx2")
     if stores and (settings.qdrant_url or settings.reranker_url):  # Qdrant's REST client, the reranker (httpx)

@@ -32,7 +32,7 @@ def configured(monkeypatch):
 def test_the_embedder_and_every_llm_provider_share_one_context(configured):
     embedder = embeddings.RemoteEmbedder(get_settings())
     providers = [ProviderConfig(name=name, base_url="https://127.0.0.1:9/v1", model="m") for name in ("a", "b")]
-    contexts = [ssl_context_of(embedder._client._client)]
+    contexts = [ssl_context_of(embedder._client)]  # its own httpx2 client (no openai client)
     contexts += [ssl_context_of(llm.client_for(provider)._client) for provider in providers]
     assert all(context is tls.for_httpx2() for context in contexts)
 
