@@ -86,16 +86,16 @@ LIMIT $limit
 """
 
 # A whole expansion is one statement (one round trip instead of one per hop): the seeds by id, then each hop
-# from the entities the previous hop reached first. Per frontier entity at most $fan_out facts, per hop at most
-# $limit rows. A row is [from, src, dst, type, props, id, type, props]: the hidden properties stay on the server,
-# and an entity the statement already returned comes without its type and properties again.
+# from the entities the previous hop reached first. Per frontier entity at most $fan_out facts; a hop reads at
+# most $limit minus the distinct facts before it. A row is [from, src, dst, type, props, id, type, props]: the
+# hidden properties stay on the server, and an entity already returned comes without its type and properties.
 _SEEDS = """
 UNWIND $ids AS wanted
 MATCH (n:Entity {id: wanted})
 WHERE n.tenant = $tenant
 WITH n LIMIT $limit
 WITH collect(DISTINCT n) AS seeds
-WITH seeds, seeds AS frontier, seeds AS known, [] AS hops
+WITH seeds, seeds AS frontier, seeds AS known, [] AS facts, [] AS hops
 """
 _HOP = """
 CALL {
@@ -112,10 +112,13 @@ CALL {
   WITH s, r, m LIMIT $limit
   RETURN collect([s, r, m]) AS found
 }
+WITH seeds, frontier, known, facts, hops,
+     CASE WHEN size(facts) >= $limit THEN [] ELSE found[..($limit - size(facts))] END AS found
 WITH seeds, known, hops, found,
      reduce(new = [], m IN [row IN found | row[2]] | CASE WHEN m IN new OR m IN known THEN new ELSE new + [m] END)
-     AS frontier
-WITH seeds, frontier, known + frontier AS known,
+     AS frontier,
+     reduce(seen = facts, r IN [row IN found | row[1]] | CASE WHEN r IN seen THEN seen ELSE seen + [r] END) AS facts
+WITH seeds, frontier, known + frontier AS known, facts,
      hops + [[row IN found | [row[0].id, startNode(row[1]).id, endNode(row[1]).id, type(row[1]),
        [k IN keys(row[1]) WHERE NOT k IN $hidden | [k, row[1][k]]], row[2].id,
        CASE WHEN row[2] IN known THEN null ELSE row[2].type END,
