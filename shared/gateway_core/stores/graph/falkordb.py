@@ -251,10 +251,14 @@ _NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY, _MAP = 1, 2, 3, 4, 5, 6, 10
 
 def _plain_value(cell: list[Any]) -> Any:
     kind, value = cell
+    if kind == _ARRAY:  # most items are strings or integers: read them here, without a call each
+        items = []
+        for item in value:
+            item_kind = item[0]
+            items.append(item[1] if item_kind == _STRING or item_kind == _INTEGER else _plain_value(item))
+        return items
     if kind == _STRING or kind == _INTEGER:
         return value
-    if kind == _ARRAY:
-        return [_plain_value(item) for item in value]
     if kind == _MAP:  # [key, value, key, value, ...]
         return {value[i]: _plain_value(value[i + 1]) for i in range(0, len(value), 2)}
     if kind == _NULL:
