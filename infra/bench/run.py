@@ -48,6 +48,9 @@ from typing import Any, Self
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench-results.md"
 BENCH_KEY = "bench-key"
+# A second tenant holding the same 2k data set with a relation type per fact pair (as LLM extraction
+# writes them: thousands of types), to measure expansion where FalkorDB has many relation matrices.
+TYPES_KEY, TYPES_TENANT, RELATION_TYPES = "bench-types-key", "types", 2000
 SYLLABLES = [
     "ka", "lo", "mi", "ren", "tu", "vas", "quo", "zel", "bri", "dun", "fey", "gor", "hal", "jin", "nor", "pex",
     "sar", "tig", "ulm", "wex", "yor", "cai", "dro", "elk", "fim", "gil", "hox", "ira", "jub", "kel", "lum", "mox",
@@ -115,13 +118,15 @@ def chunk(i: int, n: int) -> dict[str, Any]:
     }
 
 
-def graph_batch(start: int, stop: int, n: int) -> dict[str, Any]:
+def graph_batch(start: int, stop: int, n: int, relation_types: int = 0) -> dict[str, Any]:
+    """Two facts per entity; with `relation_types`, the second one's type is one of that many."""
     nodes = [{"id": f"e{i}", "type": "Company", "name": entity_name(i)} for i in range(start, stop)]
     edges = []
     for i in range(start, stop):
         a, b = neighbours(i, n)
+        bought = f"BUYS_{i % relation_types}" if relation_types else "BUYS_FROM"
         edges.append({"src": f"e{i}", "dst": f"e{a}", "type": "PARTNERS_WITH", "sources": [chunk_id(i)]})
-        edges.append({"src": f"e{i}", "dst": f"e{b}", "type": "BUYS_FROM", "sources": [chunk_id(i)]})
+        edges.append({"src": f"e{i}", "dst": f"e{b}", "type": bought, "sources": [chunk_id(i)]})
     return {"nodes": nodes, "edges": edges}
 
 
@@ -215,15 +220,20 @@ class Load:
 
 
 async def _load(
-    server: ServerProcess, path: str, bodies: list[dict[str, Any]], concurrency: int, *, seconds: float, at_least: int
+    server: ServerProcess,
+    path: str,
+    bodies: list[dict[str, Any]],
+    concurrency: int,
+    *,
+    seconds: float,
+    at_least: int,
+    key: str = BENCH_KEY,
 ) -> Load:
     import httpx
 
     result, position = Load(), 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(
-        base_url=server.url, headers={"x-api-key": BENCH_KEY}, limits=limits, timeout=60
-    ) as client:
+    async with httpx.AsyncClient(base_url=server.url, headers={"x-api-key": key}, limits=limits, timeout=60) as client:
         stop = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -268,11 +278,11 @@ def search_bodies(n: int) -> list[dict[str, Any]]:
     return [{"query": q, "top_k": 5} for q in questions(n, 50)]
 
 
-def ingest(server: ServerProcess, n: int) -> tuple[float, float]:
+def ingest(server: ServerProcess, n: int, *, key: str = BENCH_KEY, relation_types: int = 0) -> tuple[float, float]:
     """(chunks per second through /index/chunks, graph nodes per second through /graph/upsert)."""
     import httpx
 
-    with httpx.Client(base_url=server.url, headers={"x-api-key": BENCH_KEY}, timeout=300) as client:
+    with httpx.Client(base_url=server.url, headers={"x-api-key": key}, timeout=300) as client:
         started = time.perf_counter()
         for start in range(0, n, INGEST_BATCH):
             chunks = [chunk(i, n) for i in range(start, min(n, start + INGEST_BATCH))]
@@ -280,7 +290,7 @@ def ingest(server: ServerProcess, n: int) -> tuple[float, float]:
         chunk_rate = n / (time.perf_counter() - started)
         started = time.perf_counter()
         for start in range(0, n, INGEST_BATCH):
-            data = graph_batch(start, min(n, start + INGEST_BATCH), n)
+            data = graph_batch(start, min(n, start + INGEST_BATCH), n, relation_types)
             client.post("/graph/upsert", json={"data": data}).raise_for_status()
         node_rate = n / (time.perf_counter() - started)
     return chunk_rate, node_rate
@@ -293,7 +303,7 @@ def bench_server(rows: list[Row], notes: list[str], falkordb_url: str, data: Pat
                 "FALKORDB_URL": falkordb_url,
                 "GRAPH_NAME": f"bench{n}",
                 "QDRANT_PATH": str(data / f"scale-{n}"),
-                "API_KEYS": BENCH_KEY,
+                "API_KEYS": f"{BENCH_KEY},{TYPES_KEY}:{TYPES_TENANT}",
                 "EMBEDDINGS_URL": embeddings_url,
                 "EMBEDDINGS_MODEL": "bench-embed",
                 "POWERTOOLS_LOG_LEVEL": "ERROR",
@@ -320,6 +330,7 @@ def bench_server(rows: list[Row], notes: list[str], falkordb_url: str, data: Pat
                     if result.first_failure:
                         notes.append(f"{path} at {n}: first failure: {result.first_failure}")
                 if n == scales[0]:
+                    bench_relation_types(server, rows, notes, n)
                     for concurrency in (1, 10, 50, 200):
                         print(f"  scale {n}: /retrieve at c={concurrency} ...", flush=True)
                         result = load(server, "/retrieve", retrieve_bodies(n), concurrency, seconds=5.0, at_least=0)
@@ -334,6 +345,18 @@ def bench_server(rows: list[Row], notes: list[str], falkordb_url: str, data: Pat
                             notes.append(f"/retrieve c={concurrency}: first failure: {result.first_failure}")
             if n == scales[0]:
                 bench_profile(rows, notes, env)
+
+
+def bench_relation_types(server: ServerProcess, rows: list[Row], notes: list[str], n: int) -> None:
+    """/retrieve on the same data with RELATION_TYPES relation types instead of two."""
+    print(f"  scale {n}: {RELATION_TYPES:,} relation types ...", flush=True)
+    ingest(server, n, key=TYPES_KEY, relation_types=RELATION_TYPES)
+    bodies = retrieve_bodies(n)
+    load(server, "/retrieve", bodies, 1, seconds=0.0, at_least=20, key=TYPES_KEY)  # warm
+    result = load(server, "/retrieve", bodies, 1, seconds=4.0, at_least=50, key=TYPES_KEY)
+    rows.append((f"/retrieve at {n:,}, c=1, {RELATION_TYPES:,} relation types", result.summary(), ""))
+    if result.first_failure:
+        notes.append(f"/retrieve with {RELATION_TYPES} relation types: first failure: {result.first_failure}")
 
 
 def bench_profile(rows: list[Row], notes: list[str], env: dict[str, str]) -> None:
