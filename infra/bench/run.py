@@ -13,6 +13,8 @@ is the gateway and its stores, not a model.
    request = the server process's CPU time / requests (Linux /proc).
    - scale: /search and /retrieve (two hops, expand_hits) at 2k and 20k graph
      nodes and chunks, one client at a time; `link` is the indexed seed lookup;
+   - relation types: /retrieve on the same 2k data with 2,000 relation types (another tenant), as
+     LLM extraction writes them;
    - concurrency: /retrieve at c = 1, 10, 50, 200 on the 2k data set;
    - ingest: chunks per second through /index/chunks (fake embedder), graph
      nodes per second through /graph/upsert; and with the in-process model;
