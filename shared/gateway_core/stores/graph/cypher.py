@@ -114,10 +114,13 @@ CALL {
 }
 WITH seeds, frontier, known, facts, hops,
      CASE WHEN size(facts) >= $limit THEN [] ELSE found[..($limit - size(facts))] END AS found
-WITH seeds, known, hops, found,
-     reduce(new = [], m IN [row IN found | row[2]] | CASE WHEN m IN new OR m IN known THEN new ELSE new + [m] END)
-     AS frontier,
-     reduce(seen = facts, r IN [row IN found | row[1]] | CASE WHEN r IN seen THEN seen ELSE seen + [r] END) AS facts
+CALL {
+  WITH found
+  UNWIND found AS row
+  RETURN collect(DISTINCT row[2]) AS reached, collect(DISTINCT row[1]) AS read
+}
+WITH seeds, known, hops, found, [m IN reached WHERE NOT m IN known] AS frontier,
+     facts + [r IN read WHERE NOT r IN facts] AS facts
 WITH seeds, frontier, known + frontier AS known, facts,
      hops + [[row IN found | [row[0].id, startNode(row[1]).id, endNode(row[1]).id, type(row[1]),
        [k IN keys(row[1]) WHERE NOT k IN $hidden | [k, row[1][k]]], row[2].id,
