@@ -273,17 +273,18 @@ def _subgraph(reply: dict[str, Any], limit: int) -> Subgraph:
     nodes = {node_id: _node(node_id, node_type, props) for node_id, node_type, props in reply["seeds"]}
     edges: dict[tuple[str, str, str], SubgraphEdge] = {}
     frontier = set(nodes)
-    for rows in reply["hops"]:
+    for rows, entities in reply["hops"]:
         if len(edges) >= limit:
             break
+        new = {entity[0]: entity for entity in entities}
         reached: set[str] = set()
-        for origin, src, dst, rel, props, node_id, node_type, node_props in rows[: limit - len(edges)]:
-            if origin not in frontier or (node_id not in nodes and node_props is None):
+        for origin, src, dst, rel, props, node_id in rows[: limit - len(edges)]:
+            if origin not in frontier or (node_id not in nodes and node_id not in new):
                 continue
             if (src, rel, dst) not in edges:
                 edges[(src, rel, dst)] = SubgraphEdge(src=src, dst=dst, type=rel, props=dict(props))
             if node_id not in nodes:
-                nodes[node_id] = _node(node_id, node_type, node_props)
+                nodes[node_id] = _node(*new[node_id])
                 reached.add(node_id)
         frontier = reached
     return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))

@@ -87,8 +87,9 @@ LIMIT $limit
 
 # A whole expansion is one statement (one round trip instead of one per hop): the seeds by id, then each hop
 # from the entities the previous hop reached first. Per frontier entity at most $fan_out facts; a hop reads at
-# most $limit minus the distinct facts before it. A row is [from, src, dst, type, props, id, type, props]: the
-# hidden properties stay on the server, and an entity already returned comes without its type and properties.
+# most $limit minus the distinct facts before it. Each hop is [rows, entities]: a row is [from, src, dst, type,
+# props, id], and the entities it reached first are listed once, as [id, type, props]; the hidden properties
+# stay on the server. (No per-row membership test: lists only have linear `IN`.)
 _SEEDS = """
 UNWIND $ids AS wanted
 MATCH (n:Entity {id: wanted})
@@ -122,10 +123,9 @@ CALL {
 WITH seeds, known, hops, found, [m IN reached WHERE NOT m IN known] AS frontier,
      facts + [r IN read WHERE NOT r IN facts] AS facts
 WITH seeds, frontier, known + frontier AS known, facts,
-     hops + [[row IN found | [row[0].id, startNode(row[1]).id, endNode(row[1]).id, type(row[1]),
-       [k IN keys(row[1]) WHERE NOT k IN $hidden | [k, row[1][k]]], row[2].id,
-       CASE WHEN row[2] IN known THEN null ELSE row[2].type END,
-       CASE WHEN row[2] IN known THEN null ELSE [k IN keys(row[2]) WHERE NOT k IN $hidden | [k, row[2][k]]] END]]]
+     hops + [[[row IN found | [row[0].id, startNode(row[1]).id, endNode(row[1]).id, type(row[1]),
+       [k IN keys(row[1]) WHERE NOT k IN $hidden | [k, row[1][k]]], row[2].id]],
+       [m IN frontier | [m.id, m.type, [k IN keys(m) WHERE NOT k IN $hidden | [k, m[k]]]]]]]
      AS hops
 """
 _RESULT = """
