@@ -14,7 +14,6 @@ PARAMS = {"keys": ["northwind thermal"], "ids": ["company:northwind"], "hidden":
 STATEMENTS = {
     "LINK": cypher.LINK,
     "SEEDS_BY_KEY": cypher.SEEDS_BY_KEY,
-    "SEEDS_BY_ID": cypher.SEEDS_BY_ID,
     "EXPANSION": cypher.expansion(2),
 }
 

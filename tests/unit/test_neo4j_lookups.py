@@ -24,7 +24,6 @@ from gateway_core.stores.graph.neo4j import INDEXES, Neo4jGraphStore
 
 # What the adapter runs to find entities by id, name key or absorbed id (templates filled in).
 LOOKUPS = {
-    "SEEDS_BY_ID": Neo4jGraphStore.SEEDS_BY_ID,
     "SEEDS_BY_MERGED_ID": Neo4jGraphStore.SEEDS_BY_MERGED_ID,
     "SEEDS_BY_KEY": Neo4jGraphStore.SEEDS_BY_KEY,
     "LINK": Neo4jGraphStore.LINK,

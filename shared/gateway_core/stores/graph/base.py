@@ -125,7 +125,6 @@ class CypherGraphStore(ABC):
     entities replaces them (Neo4j: key nodes instead of list membership)."""
 
     UPSERT_NODES = cypher.UPSERT_NODES
-    SEEDS_BY_ID = cypher.SEEDS_BY_ID
     SEEDS_BY_MERGED_ID = cypher.SEEDS_BY_MERGED_ID
     SEEDS_BY_KEY = cypher.SEEDS_BY_KEY
     LINK = cypher.LINK

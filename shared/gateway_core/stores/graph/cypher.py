@@ -50,21 +50,13 @@ ON MATCH SET r.sources = coalesce(r.sources, [])
 SET r += row.props, r.sources = r.sources + [s IN row.sources WHERE NOT s IN r.sources]
 """
 
-# Seeds by id, then by name key: each lookup goes through an index (id, name_keys).
-SEEDS_BY_ID = """
-UNWIND $ids AS wanted
-MATCH (n:Entity {id: wanted})
-WHERE n.tenant = $tenant
-RETURN n.id AS id, n.type AS type, properties(n) AS props
-LIMIT $limit
-"""
-
-# An id a write-time merge absorbed (kept in the survivor's indexed `merged_from` list) answers with the survivor.
+# Seeds found another way than by id, as ids for the expansion to read: an id a write-time merge absorbed
+# (kept in the survivor's indexed `merged_from` list) answers with the survivor; a name key with its entities.
 SEEDS_BY_MERGED_ID = """
 UNWIND $ids AS wanted
 MATCH (n:Entity)
 WHERE wanted IN n.merged_from AND n.tenant = $tenant
-RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+RETURN DISTINCT n.id AS id
 LIMIT $limit
 """
 
@@ -72,7 +64,7 @@ SEEDS_BY_KEY = """
 UNWIND $keys AS key
 MATCH (n:Entity)
 WHERE key IN n.name_keys AND n.tenant = $tenant
-RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+RETURN DISTINCT n.id AS id
 LIMIT $limit
 """
 

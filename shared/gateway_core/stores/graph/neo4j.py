@@ -119,7 +119,7 @@ SEEDS_BY_KEY = f"""
 UNWIND $keys AS key
 MATCH (k:{KEY_LABEL} {{tenant: $tenant, key: key}})-[:KEY_OF]->(n:Entity)
 WHERE NOT k:Entity AND n.tenant = $tenant
-RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+RETURN DISTINCT n.id AS id
 LIMIT $limit
 """
 
@@ -135,7 +135,7 @@ SEEDS_BY_MERGED_ID = f"""
 UNWIND $ids AS wanted
 MATCH (m:{MERGED_LABEL} {{tenant: $tenant, absorbed: wanted}})-[:MERGED_INTO]->(n:Entity)
 WHERE NOT m:Entity AND n.tenant = $tenant
-RETURN DISTINCT n.id AS id, n.type AS type, properties(n) AS props
+RETURN DISTINCT n.id AS id
 LIMIT $limit
 """
 
