@@ -51,7 +51,8 @@ def modules_for(
     if embeddings:
         modules += ["gateway_core.clients.embeddings"]
         if settings.embeddings_url:
-            modules += ["httpx2", "httpcore2"]  # the remote embedder posts with httpx2 (not the openai client)
+            # The remote embedder posts with aiohttp; it opens TLS with httpx2's context (tls.py: httpcore2).
+            modules += ["aiohttp", "httpcore2"]
     if llm:
         modules += ["gateway_core.clients.llm", "openai", "httpx2", "httpcore2"]
     if stores or embeddings or llm:

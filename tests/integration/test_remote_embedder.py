@@ -1,9 +1,13 @@
-"""The remote embedder over httpx2 (issue 14): base64 float32 vectors from a real OpenAI-compatible server
-on 127.0.0.1 (the fake one), its batches and order, and its failures mapped as the openai client's were."""
+"""The remote embedder over aiohttp (issue 14): base64 float32 vectors from a real OpenAI-compatible server
+on 127.0.0.1 (the fake one), its batches and order, its failures mapped as the openai client's were, its
+session's life on the event loop and the proxy named in the environment."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import re
 import socket
 import struct
 import time
@@ -188,3 +192,60 @@ async def test_the_api_key_never_appears_in_the_error_message_even_when_the_endp
     with pytest.raises(UpstreamError) as raised:
         await embedder.embed_query("q")
     assert KEY not in str(raised.value.body())
+
+
+# --- session and proxy -----------------------------------------------------------------------------
+
+
+async def test_the_session_is_built_on_first_use_on_the_running_loop_and_closed_by_close(make):
+    embedder = make()
+    assert embedder._session is None  # building the embedder (outside any loop, at init) opens nothing
+    await embedder.embed_query("q")
+    session = embedder._session
+    assert session is not None and session._loop is asyncio.get_running_loop() and not session.closed
+    await embedder.embed_query("q")
+    assert embedder._session is session  # reused across calls (warm invocations)
+    await embedder.close()
+    assert (session.closed, embedder._session) == (True, None)
+    assert len(await embedder.embed_query("q")) > 0  # used after close: a new session
+    assert embedder._session is not session
+
+
+async def test_the_proxy_named_in_the_environment_carries_the_request(make, monkeypatch):
+    answer = json.dumps({"data": [{"index": 0, "embedding": b64(KNOWN)}]}).encode()
+    request_lines: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:  # answers itself
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        request_lines.append(head.split(b"\r\n")[0])
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n")
+        writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    embedder = make(EMBEDDINGS_URL="http://embeddings.invalid/v1", LLM_MAX_RETRIES="0")
+    async with server:
+        assert await embedder.embed_query("q") == as_float32(KNOWN)
+    assert request_lines == [b"POST http://embeddings.invalid/v1/embeddings HTTP/1.1"]
+
+
+async def test_no_proxy_naming_the_endpoints_host_bypasses_the_proxy(make, fake_llm, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")  # would be unreachable
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    embedder = make(LLM_MAX_RETRIES="0")
+    assert await embedder.embed_query("q") == as_float32(fake_embedding("q"))
+
+
+async def test_a_proxy_that_cannot_be_reached_is_unreachable(make, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    embedder = make(EMBEDDINGS_URL="http://embeddings.invalid/v1", LLM_MAX_RETRIES="0")
+    with pytest.raises(UpstreamError, match=r"^The embedding endpoint is unreachable\.$"):
+        await embedder.embed_query("q")

@@ -21,6 +21,7 @@ from gateway_core.settings import get_settings
 ROOT = Path(__file__).resolve().parents[2]
 WATCHED = [
     "openai",
+    "aiohttp",
     "httpx2",
     "httpcore2",
     "pypdf",
@@ -75,7 +76,7 @@ def init(function: str, **env: str) -> dict[str, Any]:
 
 
 STORES = {"falkordb.asyncio", "redis.asyncio", "gateway_core.stores.graph.falkordb", "gateway_core.stores.qdrant_edge"}
-LLM = {"openai", "httpx2", "httpcore2", "gateway_core.clients.llm", "gateway_core.clients.embeddings"}
+LLM = {"openai", "httpx2", "httpcore2", "aiohttp", "gateway_core.clients.llm", "gateway_core.clients.embeddings"}
 
 
 @pytest.mark.parametrize(

