@@ -14,6 +14,11 @@ from collections.abc import Sequence
 from .observability import logger
 from .settings import get_settings
 
+# Allocations between two young-generation collections (CPython's default is 700). A warm /retrieve builds
+# tens of thousands of short-lived containers (the graph store's replies, the ranking's dicts) that reference
+# counting frees; at 700 the collector ran dozens of times per request over objects already gone.
+GC_YOUNG_THRESHOLD = 50_000
+
 
 def modules_for(
     *,
@@ -90,8 +95,8 @@ def preload(
 ) -> list[str]:
     """Import `modules_for(...)`, and build the boto3 clients named in `aws_clients` (plus DynamoDB's
     with `idempotency` and a table): building one reads its service model, tens of ms, and opens no
-    connection. Then freeze what exists (gc.freeze): the last step of init. Returns what was imported
-    and built (`aws:<service>`)."""
+    connection. Then freeze what exists (gc.freeze) and collect the young generation less often: the last
+    step of init. Returns what was imported and built (`aws:<service>`)."""
     loaded: list[str] = []
     for name in modules_for(
         stores=stores, embeddings=embeddings, llm=llm, documents=documents, idempotency=idempotency
@@ -120,4 +125,5 @@ def preload(
     # collector's way, a full collection no longer walks it. Without this, one warm /retrieve in 30 paid a
     # ~90 ms collection (p99 100 ms against p50 14 ms) and 24% more CPU per request (`make bench`).
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     return loaded
