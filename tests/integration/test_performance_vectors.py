@@ -29,3 +29,27 @@ async def test_a_bulk_write_over_the_threshold_optimizes_and_smaller_ones_add_up
         assert len(hits) == 3  # still answers after optimizing
     finally:
         await store.close()
+
+
+def search_threads() -> int:
+    """The engine's search threads alive in this process (Linux names them edge-search-N)."""
+    names = (Path(task, "comm").read_text().strip() for task in Path("/proc/self/task").iterdir())
+    return sum(name.startswith("edge-search") for name in names)
+
+
+async def test_a_collection_searches_with_the_configured_threads_new_and_reopened(tmp_path: Path) -> None:
+    before = search_threads()
+    store = QdrantEdgeVectorStore(str(tmp_path), search_threads=1)
+    try:
+        await store.ensure_collection("chunks", 4)
+        await store.upsert("chunks", points(0, 20))
+        assert len(await store.search("chunks", [1.0, 3.0, 2.0, 0.5], tenant="t", top_k=3)) == 3
+        assert search_threads() - before == 1  # the engine's default pool is 8
+    finally:
+        await store.close()
+    reopened = QdrantEdgeVectorStore(str(tmp_path), search_threads=1)
+    try:
+        assert len(await reopened.search("chunks", [1.0, 3.0, 2.0, 0.5], tenant="t", top_k=3)) == 3
+        assert search_threads() - before == 1
+    finally:
+        await reopened.close()

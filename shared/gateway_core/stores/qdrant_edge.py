@@ -49,8 +49,9 @@ CONFIG_FILE = "edge_config.json"  # written by the engine beside a shard's segme
 class _EdgeFolder:
     """The open shards of one folder, shared by every store of the process."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, search_threads: int | None = None) -> None:
         self.root = root
+        self.search_threads = search_threads  # None: the engine's own default
         os.makedirs(root, exist_ok=True)
         self._lock_file: IO[str] = open(os.path.join(root, ".lock"), "a")  # noqa: SIM115 - held for the store's life
         try:
@@ -76,6 +77,10 @@ class _EdgeFolder:
         with self._optimizing:  # one at a time: a second one would find nothing left to do
             shard.optimize()
 
+    def open_shard(self, name: str) -> edge.EdgeShard | None:
+        """The collection's shard if this process has it open already (no disk access)."""
+        return self._shards.get(name)
+
     def shard(self, name: str, create_dim: int | None = None) -> edge.EdgeShard | None:
         """The collection's shard, opened on first use; created only when `create_dim` is given."""
         with self._guard:
@@ -84,8 +89,8 @@ class _EdgeFolder:
             path = os.path.join(self.root, name)
             config_path = os.path.join(path, CONFIG_FILE)
             if os.path.exists(config_path):
-                shard = edge.EdgeShard.load(path)
                 self.dims[name], self.lexical[name] = _stored_size(config_path), _has_lexical(config_path)
+                shard = edge.EdgeShard.load(path, self._tuning(self.dims[name]))
                 if "chunk_id" not in shard.info().payload_schema:  # shards created before this index existed
                     shard.update(edge.UpdateOperation.create_field_index("chunk_id", edge.PayloadSchemaType.Keyword))
             elif create_dim is not None:
@@ -94,6 +99,7 @@ class _EdgeFolder:
                     edge.EdgeConfig(
                         vectors=edge.EdgeVectorParams(size=create_dim, distance=edge.Distance.Cosine),
                         sparse_vectors={LEXICAL: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+                        max_search_threads=self.search_threads,
                     ),
                 )
                 self.lexical[name] = True
@@ -106,6 +112,13 @@ class _EdgeFolder:
                 return None
             self._shards[name] = shard
             return shard
+
+    def _tuning(self, dim: int) -> edge.EdgeConfig | None:
+        """What loading a shard sets (the rest stays as stored); the engine wants the stored vectors with it."""
+        if self.search_threads is None or dim <= 0:
+            return None
+        vectors = edge.EdgeVectorParams(size=dim, distance=edge.Distance.Cosine)
+        return edge.EdgeConfig(vectors=vectors, max_search_threads=self.search_threads)
 
     def close(self) -> None:
         with self._guard:
@@ -123,11 +136,20 @@ _folders: SharedByFolder[_EdgeFolder] = SharedByFolder()
 class QdrantEdgeVectorStore:
     """`optimize_after`: the engine builds its indexes only when asked (no background optimizer), so a
     collection is optimized once that many points were written to it since the last time; until then
-    new points are searched by brute force and queries slow down as the collection grows."""
+    new points are searched by brute force and queries slow down as the collection grows.
+    `search_threads`: the engine's search pool per collection (None: the engine's default)."""
 
-    def __init__(self, path: str = ".data/qdrant", *, timeout: float = 10.0, optimize_after: int = 1000) -> None:
+    def __init__(
+        self,
+        path: str = ".data/qdrant",
+        *,
+        timeout: float = 10.0,
+        optimize_after: int = 1000,
+        search_threads: int | None = None,
+    ) -> None:
         # Nothing here touches the disk: the folder is opened on first use.
         self._root = os.path.join(path, "edge")
+        self._search_threads = search_threads
         self._timeout = timeout
         self._folder: _EdgeFolder | None = None
         self._optimize_after = max(1, optimize_after)
@@ -278,12 +300,15 @@ class QdrantEdgeVectorStore:
 
     def _open(self) -> _EdgeFolder:
         if self._folder is None:
-            self._folder = _folders.acquire(self._root, _EdgeFolder)
+            self._folder = _folders.acquire(self._root, lambda root: _EdgeFolder(root, self._search_threads))
         return self._folder
 
     async def _shard(self, name: str, timeout: float | None = None) -> edge.EdgeShard | None:
         check_collection_name(name)
-        return await self._run(self._open().shard, name, timeout=timeout)
+        folder = self._open()
+        # Opening reads the disk (a worker thread); once open, a warm query skips that thread hop.
+        shard = folder.open_shard(name)
+        return shard if shard is not None else await self._run(folder.shard, name, timeout=timeout)
 
     async def _run(self, call: Callable[..., T], *args: Any, timeout: float | None = None) -> T:
         # A thread cannot be interrupted, but the caller stops waiting at its deadline.

@@ -20,7 +20,11 @@ def create_vector_store(settings: Settings) -> VectorStore:
                 "QDRANT_LOCAL_ENGINE=edge needs the qdrant-edge-py package; install it, "
                 "or set QDRANT_LOCAL_ENGINE=client."
             ) from None
-        return QdrantEdgeVectorStore(path=settings.qdrant_path, optimize_after=settings.qdrant_optimize_after)
+        return QdrantEdgeVectorStore(
+            path=settings.qdrant_path,
+            optimize_after=settings.qdrant_optimize_after,
+            search_threads=settings.qdrant_search_threads,
+        )
     from .qdrant import QdrantVectorStore
 
     return QdrantVectorStore(path=settings.qdrant_path)
