@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...errors import BadRequest, DeadlineExceeded, Unavailable, UpstreamError
-from ...models.graph import GraphData, Subgraph, SubgraphEdge, SubgraphNode
+from ...models.graph import GraphData, Subgraph
 from . import cypher
 from .identifiers import assert_read_only, check_tenant
 from .names import name_keys, question_spans
@@ -267,10 +267,11 @@ def _subgraph(reply: dict[str, Any], limit: int) -> Subgraph:
     """The expansion's reply as a subgraph: facts in hop order, at most `limit`, and the entities they reach.
 
     Each hop keeps at most `limit` minus the facts so far of its rows; a row from an entity the subgraph does
-    not hold (its fact fell beyond the limit) is dropped, so every fact's ends are in the subgraph.
+    not hold (its fact fell beyond the limit) is dropped, so every fact's ends are in the subgraph. Plain dicts
+    first, validated as one model at the end: hundreds of per-model validations cost twice as much.
     """
     nodes = {node_id: _node(node_id, node_type, props) for node_id, node_type, props in reply["seeds"]}
-    edges: dict[tuple[str, str, str], SubgraphEdge] = {}
+    edges: dict[tuple[str, str, str], dict[str, Any]] = {}
     frontier = set(nodes)
     for rows, entities in reply["hops"]:
         if len(edges) >= limit:
@@ -281,14 +282,14 @@ def _subgraph(reply: dict[str, Any], limit: int) -> Subgraph:
             if origin not in frontier or (node_id not in nodes and node_id not in new):
                 continue
             if (src, rel, dst) not in edges:
-                edges[(src, rel, dst)] = SubgraphEdge(src=src, dst=dst, type=rel, props=dict(props))
+                edges[(src, rel, dst)] = {"src": src, "dst": dst, "type": rel, "props": dict(props)}
             if node_id not in nodes:
                 nodes[node_id] = _node(*new[node_id])
                 reached.add(node_id)
         frontier = reached
-    return Subgraph(nodes=list(nodes.values()), edges=list(edges.values()))
+    return Subgraph.model_validate({"nodes": list(nodes.values()), "edges": list(edges.values())})
 
 
-def _node(node_id: str, node_type: str | None, props: list[list[Any]]) -> SubgraphNode:
+def _node(node_id: str, node_type: str | None, props: list[list[Any]]) -> dict[str, Any]:
     """An entity from its [key, value] pairs (the hidden keys stay on the server)."""
-    return SubgraphNode(id=node_id, type=node_type or "Entity", props=dict(props))
+    return {"id": node_id, "type": node_type or "Entity", "props": dict(props)}
