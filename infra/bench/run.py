@@ -430,7 +430,7 @@ def without_machine_paths(text: str) -> str:
 # Which component a profiled function belongs to: the first rule whose marker is in its file (or name).
 COMPONENTS = [
     ("graph store: FalkorDB client, replies, adapter", ("redis", "hiredis", "falkordb", "stores/graph/")),
-    ("embedding client: httpx2, h11", ("clients/embeddings", "httpx2", "httpcore2", "h11", "anyio", "sniffio")),
+    ("embedding client: aiohttp", ("clients/embeddings", "aiohttp", "multidict", "yarl", "propcache")),
     ("vector store: qdrant-edge", ("qdrant",)),
     ("ranking: PageRank, linking, hits", ("services/graph_rank", "services/retrieve", "services/linking", "numpy")),
     ("HTTP framework: Mangum, FastAPI, pydantic", ("mangum", "fastapi", "starlette", "pydantic", "http.py")),
