@@ -30,7 +30,7 @@ import asyncio
 import math
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .. import dependencies
 from ..clients import reranker
@@ -55,6 +55,7 @@ LEXICAL_PRESETS: tuple[Preset, ...] = ("hybrid",)
 GRAPH_HOPS = 2  # the seeds' facts and their neighbours' facts
 # What a branch may not use of the request's budget: time to rank and answer with the other branches.
 BRANCH_RESERVE_S = 0.5
+T = TypeVar("T")
 
 
 @dataclass
@@ -120,13 +121,13 @@ class _Retrieval:
 
     async def branches(self) -> tuple[list[VectorHit], GraphView]:
         """Run the branches at once; a slow one is cut at its budget and reported, the others still answer."""
-        branches: list[Awaitable[Any]] = [asyncio.wait_for(self.vector_branch(), branch_budget())]
+        branches: list[Awaitable[Any]] = [within(branch_budget(), self.vector_branch())]
         if self.graph is not None:
-            branches.append(self.watch.time("graph", asyncio.wait_for(self.graph_branch(), branch_budget())))
+            branches.append(self.watch.time("graph", within(branch_budget(), self.graph_branch())))
         elif self.options.preset == "graph":
             self.degraded.append("graph: not configured")
         if self.options.preset in LEXICAL_PRESETS:
-            branches.append(asyncio.wait_for(self.lexical_branch(), branch_budget()))
+            branches.append(within(branch_budget(), self.lexical_branch()))
         outcomes = await asyncio.gather(*branches, return_exceptions=True)
         dense = self._outcome("vector", outcomes[0], [])
         view = self._outcome("graph", outcomes[1], GraphView([], Subgraph())) if self.graph is not None else None
@@ -240,6 +241,12 @@ class _Retrieval:
             degraded=self.degraded,
             seeds=view.seeds,
         )
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """`asyncio.wait_for` without the task of its own it wraps the work in (Python 3.11): gather's is enough."""
+    async with asyncio.timeout(seconds):
+        return await work
 
 
 def branch_budget() -> float:

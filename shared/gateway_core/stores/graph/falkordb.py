@@ -39,6 +39,7 @@ class FalkorDBGraphStore(CypherGraphStore):
         self._url, self._graph_name, self._max_connections = url, graph_name, max_connections
         self._pool: Any = None
         self._db: Any = None
+        self._graphs: dict[str, Any] = {}  # graph handles for the adapter's own statements, per graph key
         self._connecting = asyncio.Lock()
 
     def graph_key(self, tenant: str) -> str:
@@ -53,6 +54,13 @@ class FalkorDBGraphStore(CypherGraphStore):
                 if self._db is None:
                     self._db = await self._connect()
         return self._db
+
+    def _plain_graph(self, db: Any, key: str) -> Any:
+        """The graph handle `_plain_query` sends through (it never reads the handle's schema cache): one per key."""
+        graph = self._graphs.get(key)
+        if graph is None or graph.client is not db:
+            graph = self._graphs[key] = db.select_graph(key)
+        return graph
 
     async def _connect(self) -> Any:
         from falkordb.asyncio import FalkorDB
@@ -115,9 +123,11 @@ class FalkorDBGraphStore(CypherGraphStore):
         server_timeout = max(1, int(timeout * 1000)) if read_only else None
 
         async def call() -> Any:
-            graph = (await self._client()).select_graph(key)
+            db = await self._client()
             if plain:
+                graph = self._plain_graph(db, key)
                 return await _plain_query(graph, statement, params, read_only=read_only, timeout_ms=server_timeout)
+            graph = db.select_graph(key)  # a fresh schema cache: a graph deleted and re-created renumbers labels
             if read_only:
                 return await graph.ro_query(statement, params, timeout=server_timeout)
             return await graph.query(statement, params)
@@ -210,6 +220,7 @@ class FalkorDBGraphStore(CypherGraphStore):
 
     async def close(self) -> None:
         db, pool, self._db, self._pool = self._db, self._pool, None, None
+        self._graphs.clear()
         if db is not None:
             await db.aclose()
             await pool.disconnect()
