@@ -19,11 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     from gateway_core.http import preload
-    from infra.local.api_server import build_app
+    from infra.local.api_server import KEEP_ALIVE_S, build_app
 
     app = build_app()
     preload(llm=True, documents=True)  # as functions/retrieve/app.py does at init
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False, timeout_keep_alive=KEEP_ALIVE_S
+    )
     return 0
 
 

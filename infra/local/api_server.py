@@ -42,13 +42,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Longer than any request's budget (29 s) and a client pool's idle time: with uvicorn's 5 s, a loaded 2-core
+# machine (`make bench`, /retrieve at concurrency 200) had clients reuse a pooled connection the server was
+# closing that moment, and they read a reset (ReadError) instead of an answer.
+KEEP_ALIVE_S = 75
+
+
 class BackgroundServer:
     """uvicorn in a daemon thread; `with BackgroundServer(app) as server: server.url`."""
 
     def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", timeout_keep_alive=KEEP_ALIVE_S
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="local-api", daemon=True)
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
             falkordb = stack.enter_context(LocalFalkorDB())
             os.environ["FALKORDB_URL"] = falkordb.url
             print(f"FalkorDB on {falkordb.url}", flush=True)
-        from infra.local.api_server import build_app
+        from infra.local.api_server import KEEP_ALIVE_S, build_app
 
         print(
             f"GraphRAG gateway on http://127.0.0.1:{args.port}  (docs: /docs, API key: "
@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         try:
-            uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="info")
+            uvicorn.run(
+                build_app(), host="127.0.0.1", port=args.port, log_level="info", timeout_keep_alive=KEEP_ALIVE_S
+            )
         except OSError as exc:
             print(f"Cannot listen on 127.0.0.1:{args.port} ({exc}); try `make dev PORT=8001`.", file=sys.stderr)
             return 1
