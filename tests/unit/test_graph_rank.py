@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
 
 from gateway_core.models.graph import Subgraph, SubgraphEdge, SubgraphNode
@@ -63,3 +66,57 @@ def test_passages_outside_the_callers_filters_leave_the_graph():
 def test_the_path_from_a_seed_follows_the_facts():
     paths = graph_rank.seed_paths(TWO_HOPS, ["airport"])
     assert [(e.src, e.dst) for e in paths["population"]] == [("airport", "kansas"), ("kansas", "population")]
+
+
+Node = tuple[str, str]
+
+
+def random_graph(size: int, seed: int = 7) -> tuple[graph_rank.EntityPassageGraph, dict[Node, float]]:
+    """Weighted random edges, a node without edges and a node only in the restart."""
+    rng = random.Random(seed)
+    keys = [("p", f"p{i}") if i % 3 == 0 else ("e", f"e{i}") for i in range(size)]
+    graph = graph_rank.EntityPassageGraph()
+    for _ in range(3 * size):
+        a, b = rng.sample(keys, 2)
+        graph.connect(a, b, rng.uniform(0.5, 2.0))
+    graph.adjacency[("e", "stranded")] = {}
+    restart = {key: rng.random() for key in rng.sample(keys, 10)}
+    restart |= {("e", "stranded"): 0.3, ("p", "restart only"): 0.5}
+    total = sum(restart.values())
+    return graph, {key: mass / total for key, mass in restart.items()}
+
+
+def exact_fixed_point(
+    graph: graph_rank.EntityPassageGraph, restart: dict[Node, float], damping: float
+) -> dict[Node, float]:
+    """x = (1 - damping) * restart + damping * (walk @ x + mass of the stranded nodes * restart), solved."""
+    nodes = list(dict.fromkeys([*graph.adjacency, *restart]))
+    index = {node: i for i, node in enumerate(nodes)}
+    walk = np.zeros((len(nodes), len(nodes)))
+    for node, neighbours in graph.adjacency.items():
+        for neighbour, weight in neighbours.items():
+            walk[index[neighbour], index[node]] = weight / sum(neighbours.values())
+    teleport = np.array([restart.get(node, 0.0) for node in nodes])
+    stranded = np.array([0.0 if graph.adjacency.get(node) else 1.0 for node in nodes])
+    system = np.eye(len(nodes)) - damping * (walk + np.outer(teleport, stranded))
+    return dict(zip(nodes, np.linalg.solve(system, (1 - damping) * teleport).tolist(), strict=True))
+
+
+def test_the_walk_on_a_small_graph_reaches_the_exact_fixed_point():
+    graph, restart = random_graph(graph_rank.DENSE_UP_TO // 3)
+    assert len(graph.adjacency) + 1 <= graph_rank.DENSE_UP_TO
+    rank = graph_rank.personalized_pagerank(graph, restart)
+    assert rank == pytest.approx(exact_fixed_point(graph, restart, graph_rank.DAMPING), abs=1e-9, rel=0)
+
+
+def test_the_walk_on_a_graph_above_the_dense_size_reaches_the_exact_fixed_point():
+    graph, restart = random_graph(2 * graph_rank.DENSE_UP_TO)
+    assert len(graph.adjacency) > graph_rank.DENSE_UP_TO
+    rank = graph_rank.personalized_pagerank(graph, restart)
+    assert rank == pytest.approx(exact_fixed_point(graph, restart, graph_rank.DAMPING), abs=1e-9, rel=0)
+
+
+def test_the_walk_honours_the_damping():
+    graph, restart = random_graph(graph_rank.DENSE_UP_TO // 3)
+    rank = graph_rank.personalized_pagerank(graph, restart, damping=0.3)
+    assert rank == pytest.approx(exact_fixed_point(graph, restart, 0.3), abs=1e-9, rel=0)

@@ -6,7 +6,9 @@ an entity links to the passages that mention it. The walk restarts on the seeds
 (by link score) and, with a share, on the candidate passages (by dense
 score), and continues with probability `damping` (0.5 as in the paper). The
 graph is only the neighbourhood the store returned (hundreds to a few thousand
-nodes), so this runs in memory over numpy arrays (2 ms for 1,800 nodes; 45 ms as Python dicts).
+nodes), so this runs in memory over numpy arrays (2 ms for 1,800 nodes; 45 ms as Python dicts). On
+the usual hundred-odd nodes numpy's per-call overhead dominates, so a step there is one dense
+matrix-vector product, and the arrays are built without a Python loop per edge.
 
 The paper puts 0.05 of the restart on passages; its seeds are facts an LLM
 judged relevant. Ours are linked by name alone, so the passages' meaning gets
@@ -17,10 +19,12 @@ same recall@5 within a point; 0.05 gives 3 points less.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 
 import numpy as np
+import numpy.typing as npt
 
 from ..models.graph import Subgraph, SubgraphEdge
 from .linking import Seed
@@ -29,6 +33,12 @@ DAMPING = 0.5
 PASSAGE_SHARE = 0.25  # restart mass on passages (by dense score) relative to the seeds; see the module doc
 ITERATIONS = 50
 TOLERANCE = 1e-9
+DENSE_UP_TO = 180  # nodes; above, a dense matrix-vector product costs more than a scatter-add (measured)
+CHECK_EVERY = 3  # steps between convergence checks
+
+Vector = npt.NDArray[np.float64]
+Indices = npt.NDArray[np.intp]
+Step = Callable[[Vector], Vector]
 
 
 @dataclass
@@ -123,31 +133,65 @@ def restart_vector(seeds: Mapping[str, float], dense: Mapping[str, float]) -> di
 def personalized_pagerank(
     graph: EntityPassageGraph, restart: Mapping[tuple[str, str], float], *, damping: float = DAMPING
 ) -> dict[tuple[str, str], float]:
-    """Power iteration over arrays (one scatter-add per step); a node without edges gives its mass back to
-    the restart distribution."""
+    """Power iteration; a node without edges gives its mass back to the restart distribution.
+
+    A step is rank -> damping * (walk + stranded mass * restart) + (1 - damping) * restart, folded into one
+    operator built once: a dense matrix up to DENSE_UP_TO nodes, a scatter-add over the edges above."""
     nodes = list(dict.fromkeys([*graph.adjacency, *restart]))
-    index = {node: i for i, node in enumerate(nodes)}
-    sources, targets, weights = [], [], []
-    for node, neighbours in graph.adjacency.items():
-        for neighbour, weight in neighbours.items():
-            sources.append(index[node])
-            targets.append(index[neighbour])
-            weights.append(weight)
-    size = len(nodes)
-    source, target = np.array(sources, dtype=np.int64), np.array(targets, dtype=np.int64)
-    strength = np.bincount(source, weights=weights, minlength=size)
-    share = np.array(weights, dtype=np.float64) / strength[source] if weights else np.zeros(0)
-    stranded = strength == 0
-    teleport = np.array([restart.get(node, 0.0) for node in nodes], dtype=np.float64)
-    rank = teleport.copy()
-    for _ in range(ITERATIONS):
-        flow = np.bincount(target, weights=rank[source] * share, minlength=size)
-        following = (1 - damping) * teleport + damping * (flow + rank[stranded].sum() * teleport)
-        change = float(np.abs(following - rank).sum())
-        rank = following
-        if change < TOLERANCE:
-            break
+    source, target, weight = edge_arrays(graph.adjacency, nodes)
+    teleport = np.fromiter(map(restart.get, nodes, repeat(0.0)), np.float64, len(nodes))
+    strength = np.bincount(source, weights=weight, minlength=len(nodes))
+    walk = damping * weight / strength[source]
+    stranded = damping * (strength == 0)
+    make_step = dense_step if len(nodes) <= DENSE_UP_TO else scatter_step
+    rank = fixed_point(make_step(source, target, walk, stranded, teleport, 1 - damping), teleport)
     return dict(zip(nodes, rank.tolist(), strict=True))
+
+
+def edge_arrays(
+    adjacency: Mapping[tuple[str, str], dict[tuple[str, str], float]], nodes: Sequence[tuple[str, str]]
+) -> tuple[Indices, Indices, Vector]:
+    """Source, target and weight of every adjacency entry, through C-level iterators (no Python loop per
+    entry: on small graphs that loop cost more than the walk). The adjacency's nodes come first in
+    `nodes`, so an entry's source is the position of its row."""
+    index = dict(zip(nodes, range(len(nodes))))
+    degree = list(map(len, adjacency.values()))
+    count = sum(degree)
+    source = np.repeat(np.arange(len(degree), dtype=np.intp), degree)
+    target = np.fromiter(map(index.__getitem__, chain.from_iterable(adjacency.values())), np.intp, count)
+    weight = np.fromiter(chain.from_iterable(map(dict.values, adjacency.values())), np.float64, count)
+    return source, target, weight
+
+
+def dense_step(
+    source: Indices, target: Indices, walk: Vector, stranded: Vector, teleport: Vector, restart_share: float
+) -> Step:
+    """One matrix-vector product and one add: on a few hundred nodes numpy's per-call overhead, not the
+    arithmetic, is the cost."""
+    operator = np.outer(teleport, stranded)  # a stranded node's column sends its mass along the restart
+    operator[target, source] += walk  # one entry per (source, target) pair, so no update is lost
+    constant = restart_share * teleport
+    return lambda rank: operator @ rank + constant
+
+
+def scatter_step(
+    source: Indices, target: Indices, walk: Vector, stranded: Vector, teleport: Vector, restart_share: float
+) -> Step:
+    """One scatter-add over the edges: a dense matrix grows with the square of the nodes."""
+    size = len(teleport)
+    return lambda rank: np.bincount(target, rank[source] * walk, size) + teleport * (restart_share + stranded @ rank)
+
+
+def fixed_point(step: Step, start: Vector) -> Vector:
+    """Steps until the L1 change falls under TOLERANCE (at most ITERATIONS). The change is checked every
+    CHECK_EVERY steps, as a check costs about a step on small graphs; the steps in between only bring
+    the rank closer to the fixed point."""
+    rank = start
+    for done in range(1, ITERATIONS + 1):
+        previous, rank = rank, step(rank)
+        if done % CHECK_EVERY == 0 and float(np.abs(rank - previous).sum()) < TOLERANCE:
+            break
+    return rank
 
 
 def passage_scores(rank: Mapping[tuple[str, str], float]) -> dict[str, float]:
