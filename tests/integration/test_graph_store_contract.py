@@ -17,6 +17,7 @@ import pytest
 
 from gateway_core.errors import BadRequest, DeadlineExceeded
 from gateway_core.models.graph import GraphData, Subgraph
+from gateway_core.stores.graph import cypher
 from gateway_core.stores.graph.base import GraphQueryError, GraphUnavailable
 from gateway_core.stores.graph.falkordb import FalkorDBGraphStore
 from gateway_core.stores.graph.names import name_key, question_spans
@@ -198,6 +199,31 @@ async def test_expand_by_id_name_and_text_with_hops(graph_store, graph_tenant):
     assert (edge.src, edge.dst, edge.props["sources"]) == ("company:nw", "place:taichung", [])
     assert (await graph_store.expand(graph_tenant, text="nothing known here")).nodes == []
     assert (await graph_store.expand(graph_tenant)).nodes == []
+
+
+async def test_an_expansion_carries_every_own_property_and_none_of_the_stores_bookkeeping(graph_store, graph_tenant):
+    await graph_store.upsert(graph_tenant, GRAPH, sources=["doc.md#0"])
+    found = await graph_store.expand(graph_tenant, ids=["person:lin"], max_hops=2)
+    props = {node.id: node.props for node in found.nodes}
+    assert props["person:lin"] == {"name": "林小明", "born": 1980, "langs": ["zh", "en"], "sources": ["doc.md#0"]}
+    assert props["company:nw"] == {"name": "Northwind Thermal", "aliases": ["北風熱能"], "sources": ["doc.md#0"]}
+    assert {(e.src, e.type, e.dst): e.props for e in found.edges} == {
+        ("person:lin", "創立", "company:nw"): {"year": 2011, "sources": ["doc.md#0"]},
+        ("company:nw", "LOCATED_IN", "place:taichung"): {"sources": ["doc.md#0"]},
+    }
+
+
+async def test_the_expansion_reply_lists_each_fact_once_without_the_stores_bookkeeping(graph_store, graph_tenant):
+    """What crosses the wire is what the gateway decodes: a fact read again from its other end is not resent,
+    and the stores' own properties (the name keys can be many) stay on the server."""
+    await graph_store.upsert(graph_tenant, GRAPH, sources=["doc.md#0"])
+    statement, params = cypher.expansion(3), {"ids": ["person:lin"], "limit": 50, "fan_out": 10}
+    [reply] = await graph_store._read(graph_tenant, statement, params, 10.0)
+    facts = [(src, rel, dst) for hop_facts, _ in reply["hops"] for src, dst, rel, _ in hop_facts]
+    assert sorted(facts) == [("company:nw", "LOCATED_IN", "place:taichung"), ("person:lin", "創立", "company:nw")]
+    entities = [*reply["seeds"], *(entity for _, hop_entities in reply["hops"] for entity in hop_entities)]
+    assert [entity["id"] for entity in entities] == ["person:lin", "company:nw", "place:taichung"]
+    assert {(entity.get("tenant"), entity.get("name_keys")) for entity in entities} == {(None, None)}
 
 
 async def test_expand_by_an_id_a_merge_absorbed_answers_with_the_node_that_absorbed_it(graph_store, graph_tenant):

@@ -194,14 +194,14 @@ class CypherGraphStore(ABC):
         wanted = list(dict.fromkeys(ids))
         named = await self._seed_ids(tenant, self.SEEDS_BY_KEY, {"keys": keys, "limit": limit}, budget) if keys else []
         reply = await self._expansion(tenant, [*wanted, *named], hops, fan_out, limit, budget)
-        found = {seed[0] for seed in reply["seeds"]}
+        found = {seed["id"] for seed in reply["seeds"]}
         absorbed = [i for i in wanted if i not in found]
         if absorbed:  # ids a merge absorbed answer with the node that absorbed them
             survivors = await self._seed_ids(tenant, self.SEEDS_BY_MERGED_ID, {"ids": absorbed, "limit": limit}, budget)
             if set(survivors) - found:
                 seeds = [*(i for i in wanted if i in found), *survivors, *named]
                 reply = await self._expansion(tenant, seeds, hops, fan_out, limit, budget)
-        return _subgraph(reply, limit)
+        return _subgraph(reply)
 
     async def _seed_ids(self, tenant: str, statement: str, params: dict[str, Any], budget: Budget) -> list[str]:
         return [row["id"] for row in await self._read(tenant, statement, params, budget.left())]
@@ -209,7 +209,7 @@ class CypherGraphStore(ABC):
     async def _expansion(
         self, tenant: str, seeds: list[str], hops: int, fan_out: int, limit: int, budget: Budget
     ) -> dict[str, Any]:
-        params = {"ids": seeds, "limit": limit, "fan_out": fan_out, "hidden": list(cypher.HIDDEN_KEYS)}
+        params = {"ids": seeds, "limit": limit, "fan_out": fan_out}
         rows = await self._read(tenant, cypher.expansion(hops), params, budget.left())
         return rows[0] if rows else {"seeds": [], "hops": []}
 
@@ -263,33 +263,25 @@ class CypherGraphStore(ABC):
         return params
 
 
-def _subgraph(reply: dict[str, Any], limit: int) -> Subgraph:
-    """The expansion's reply as a subgraph: facts in hop order, at most `limit`, and the entities they reach.
+def _subgraph(reply: dict[str, Any]) -> Subgraph:
+    """The expansion's reply as a subgraph: the seeds, then each hop's new facts and the entities they reach.
 
-    Each hop keeps at most `limit` minus the facts so far of its rows; a row from an entity the subgraph does
-    not hold (its fact fell beyond the limit) is dropped, so every fact's ends are in the subgraph. Plain dicts
-    first, validated as one model at the end: hundreds of per-model validations cost twice as much.
+    The statement already bounds the facts (`limit`) and lists each fact and entity once, in the order it read
+    them. Plain dicts first, validated as one model at the end: hundreds of per-model validations cost twice
+    as much.
     """
-    nodes = {node_id: _node(node_id, node_type, props) for node_id, node_type, props in reply["seeds"]}
+    nodes = {node["id"]: node for node in map(_node, reply["seeds"])}
     edges: dict[tuple[str, str, str], dict[str, Any]] = {}
-    frontier = set(nodes)
-    for rows, entities in reply["hops"]:
-        if len(edges) >= limit:
-            break
-        new = {entity[0]: entity for entity in entities}
-        reached: set[str] = set()
-        for origin, src, dst, rel, props, node_id in rows[: limit - len(edges)]:
-            if origin not in frontier or (node_id not in nodes and node_id not in new):
-                continue
-            if (src, rel, dst) not in edges:
-                edges[(src, rel, dst)] = {"src": src, "dst": dst, "type": rel, "props": dict(props)}
-            if node_id not in nodes:
-                nodes[node_id] = _node(*new[node_id])
-                reached.add(node_id)
-        frontier = reached
+    for facts, entities in reply["hops"]:
+        for src, dst, rel, props in facts:
+            edges.setdefault(
+                (src, rel, dst), {"src": src, "dst": dst, "type": rel, "props": cypher.visible_props(props)}
+            )
+        for node in map(_node, entities):
+            nodes.setdefault(node["id"], node)
     return Subgraph.model_validate({"nodes": list(nodes.values()), "edges": list(edges.values())})
 
 
-def _node(node_id: str, node_type: str | None, props: list[list[Any]]) -> dict[str, Any]:
-    """An entity from its [key, value] pairs (the hidden keys stay on the server)."""
-    return {"id": node_id, "type": node_type or "Entity", "props": dict(props)}
+def _node(props: dict[str, Any]) -> dict[str, Any]:
+    """An entity from its property map (the hidden ones arrive as nulls)."""
+    return {"id": props["id"], "type": props.get("type") or "Entity", "props": cypher.visible_props(props)}

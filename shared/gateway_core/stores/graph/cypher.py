@@ -79,9 +79,11 @@ LIMIT $limit
 
 # A whole expansion is one statement (one round trip instead of one per hop): the seeds by id, then each hop
 # from the entities the previous hop reached first. Per frontier entity at most $fan_out facts; a hop reads at
-# most $limit minus the distinct facts before it. Each hop is [rows, entities]: a row is [from, src, dst, type,
-# props, id], and the entities it reached first are listed once, as [id, type, props]; the hidden properties
-# stay on the server. (No per-row membership test: lists only have linear `IN`.)
+# most $limit minus the distinct facts before it. Each hop is [facts, entities]: the facts it read first, as
+# [src, dst, type, props], and the entities it reached first, as their property maps. Each fact and entity
+# crosses the wire once, and only what the caller sees: the hidden properties are nulled on the server (a map
+# projection, as no other map filter is common to both stores). On a warm /retrieve, decoding the store's reply
+# is a good part of the gateway's CPU. (No per-row membership test: lists only have linear `IN`.)
 _SEEDS = """
 UNWIND $ids AS wanted
 MATCH (n:Entity {id: wanted})
@@ -101,27 +103,25 @@ CALL {
     RETURN r, m
     LIMIT $fan_out
   }
-  WITH s, r, m WHERE r IS NOT NULL
-  WITH s, r, m LIMIT $limit
-  RETURN collect([s, r, m]) AS found
+  WITH r, m WHERE r IS NOT NULL
+  WITH r, m LIMIT $limit
+  RETURN collect([r, m]) AS found
 }
 WITH seeds, frontier, known, facts, hops,
      CASE WHEN size(facts) >= $limit THEN [] ELSE found[..($limit - size(facts))] END AS found
 CALL {
   WITH found
   UNWIND found AS row
-  RETURN collect(DISTINCT row[2]) AS reached, collect(DISTINCT row[1]) AS read
+  RETURN collect(DISTINCT row[1]) AS reached, collect(DISTINCT row[0]) AS read
 }
-WITH seeds, known, hops, found, [m IN reached WHERE NOT m IN known] AS frontier,
-     facts + [r IN read WHERE NOT r IN facts] AS facts
-WITH seeds, frontier, known + frontier AS known, facts,
-     hops + [[[row IN found | [row[0].id, startNode(row[1]).id, endNode(row[1]).id, type(row[1]),
-       [k IN keys(row[1]) WHERE NOT k IN $hidden | [k, row[1][k]]], row[2].id]],
-       [m IN frontier | [m.id, m.type, [k IN keys(m) WHERE NOT k IN $hidden | [k, m[k]]]]]]]
-     AS hops
+WITH seeds, known, hops, facts, [m IN reached WHERE NOT m IN known] AS frontier,
+     [r IN read WHERE NOT r IN facts] AS fresh
+WITH seeds, frontier, known + frontier AS known, facts + fresh AS facts,
+     hops + [[[r IN fresh | [startNode(r).id, endNode(r).id, type(r), r {.*, tenant: null}]],
+       [m IN frontier | m {.*, tenant: null, name_keys: null}]]] AS hops
 """
 _RESULT = """
-RETURN [n IN seeds | [n.id, n.type, [k IN keys(n) WHERE NOT k IN $hidden | [k, n[k]]]]] AS seeds, hops
+RETURN [n IN seeds | n {.*, tenant: null, name_keys: null}] AS seeds, hops
 """
 
 
