@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from gateway_core.stores.qdrant_edge import QdrantEdgeVectorStore
 from gateway_core.stores.vectors import VectorPoint
@@ -53,3 +56,24 @@ async def test_a_collection_searches_with_the_configured_threads_new_and_reopene
         assert search_threads() - before == 1
     finally:
         await reopened.close()
+
+
+class RefusingExecutor(ThreadPoolExecutor):
+    """An executor that takes no work: anything sent to a worker thread fails."""
+
+    def submit(self, *args: object, **kwargs: object) -> Future[Any]:
+        raise AssertionError("sent to a worker thread")
+
+
+async def test_a_warm_search_stays_on_the_event_loops_thread(tmp_path: Path) -> None:
+    """The engine holds the GIL while it searches: a worker thread would cost two thread switches and buy nothing."""
+    store = QdrantEdgeVectorStore(str(tmp_path))
+    try:
+        await store.ensure_collection("chunks", 4)
+        await store.upsert("chunks", points(0, 20))
+        await store.search("chunks", [1.0, 3.0, 2.0, 0.5], tenant="t", top_k=3)  # opens the collection
+        asyncio.get_running_loop().set_default_executor(RefusingExecutor())
+        assert len(await store.search("chunks", [1.0, 3.0, 2.0, 0.5], tenant="t", top_k=3)) == 3
+    finally:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor())
+        await store.close()
