@@ -203,13 +203,23 @@ async def test_expand_by_id_name_and_text_with_hops(graph_store, graph_tenant):
 
 async def test_an_expansion_carries_every_own_property_and_none_of_the_stores_bookkeeping(graph_store, graph_tenant):
     await graph_store.upsert(graph_tenant, GRAPH, sources=["doc.md#0"])
-    found = await graph_store.expand(graph_tenant, ids=["person:lin"], max_hops=2)
+    typed = [{"key": "ratio", "value": 0.25}, {"key": "active", "value": True}, {"key": "weights", "value": [0.5, 2.5]}]
+    await graph_store.upsert(
+        graph_tenant,
+        graph(
+            nodes=[{"id": "metric:1", "type": "Metric", "name": "Yield", "props": typed}],
+            edges=[{"src": "place:taichung", "dst": "metric:1", "type": "HAS", "props": typed}],
+        ),
+    )
+    found = await graph_store.expand(graph_tenant, ids=["person:lin"], max_hops=3)
     props = {node.id: node.props for node in found.nodes}
     assert props["person:lin"] == {"name": "林小明", "born": 1980, "langs": ["zh", "en"], "sources": ["doc.md#0"]}
     assert props["company:nw"] == {"name": "Northwind Thermal", "aliases": ["北風熱能"], "sources": ["doc.md#0"]}
+    assert props["metric:1"] == {"name": "Yield", "ratio": 0.25, "active": True, "weights": [0.5, 2.5], "sources": []}
     assert {(e.src, e.type, e.dst): e.props for e in found.edges} == {
         ("person:lin", "創立", "company:nw"): {"year": 2011, "sources": ["doc.md#0"]},
         ("company:nw", "LOCATED_IN", "place:taichung"): {"sources": ["doc.md#0"]},
+        ("place:taichung", "HAS", "metric:1"): {"ratio": 0.25, "active": True, "weights": [0.5, 2.5], "sources": []},
     }
 
 
