@@ -142,6 +142,33 @@ def test_retrieve_returns_hits_and_a_subgraph_linking_the_hits_entities(with_gra
     assert {"embed", "vector", "graph", "hits_graph", "total"} <= set(body["timings_ms"])
 
 
+def star_graph(facts: int) -> dict:
+    """A hub entity with `facts` facts, each to a neighbour of its own."""
+    nodes = [{"id": "hub", "type": "Company", "name": "Hub"}]
+    nodes += [{"id": f"n{i}", "type": "Place", "name": f"N{i}"} for i in range(facts)]
+    edges = [{"src": "hub", "dst": f"n{i}", "type": "SERVES"} for i in range(facts)]
+    return {"nodes": nodes, "edges": edges}
+
+
+def test_the_facts_around_the_hits_entities_are_bounded_by_max_facts_nearest_first(with_graph):
+    data = star_graph(12)
+    data["edges"].append({"src": "n0", "dst": "far", "type": "NEAR"})  # the second hop, beyond the bound
+    response = invoke("extract", http_event("POST", "/graph/upsert", {"data": data}, api_key=ACME))
+    assert response.status == 200, response.text
+    index("hub.md", ["The hub ships heat pumps."], entity_ids=["hub"])
+    body = {"query": "heat pump shipping", "expand_hits": True, "max_hops": 2, "max_facts": 5}
+    subgraph = call("POST", "/retrieve", body).json()["subgraph"]  # names no entity: only the hits' part
+    assert sorted((e["src"], e["type"]) for e in subgraph["edges"]) == [("hub", "SERVES")] * 5
+
+
+def test_the_hits_entities_are_not_expanded_when_no_subgraph_is_returned(with_graph):
+    response = invoke("extract", http_event("POST", "/graph/upsert", {"data": star_graph(3)}, api_key=ACME))
+    assert response.status == 200, response.text
+    index("hub.md", ["The hub ships heat pumps."], entity_ids=["hub"])
+    body = {"query": "heat pump shipping", "expand_hits": True, "include_subgraph": False}
+    assert "hits_graph" not in call("POST", "/retrieve", body).json()["timings_ms"]
+
+
 def test_graph_branch_finds_entities_named_in_a_chinese_question(with_graph):
     graph = {
         "nodes": [

@@ -94,7 +94,13 @@ class RetrieveRequest(BaseModel):
     )
     include_subgraph: bool = True
     filters: SearchFilter | None = None
-    expand_hits: bool = False
+    expand_hits: bool = Field(
+        default=False,
+        description=(
+            "Also put in the subgraph the facts nearest the entities the hits mention (within max_hops, at most "
+            "max_facts of them)."
+        ),
+    )
     rerank: bool = False
     collection: str | None = None
     preset: Literal["dense", "hybrid", "graph"] = Field(
@@ -104,7 +110,12 @@ class RetrieveRequest(BaseModel):
             "fused by reciprocal rank; dense: dense search only."
         ),
     )
-    max_facts: int = Field(default=30, ge=0, le=500, description="Facts in the returned subgraph, best first.")
+    max_facts: int = Field(
+        default=30,
+        ge=0,
+        le=500,
+        description="Facts the walk ranks highest in the subgraph, best first; with expand_hits, as many again at most.",
+    )
 
 
 class SeedOut(BaseModel):

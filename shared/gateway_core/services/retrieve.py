@@ -161,7 +161,7 @@ class _Retrieval:
                 vector=self.vector,
             ),
         )
-        if options.expand_hits and self.graph is not None:
+        if options.expand_hits and options.include_subgraph and options.max_facts > 0 and self.graph is not None:
             await self.expand_hit_entities(hits[: options.top_k])
         return hits
 
@@ -182,13 +182,20 @@ class _Retrieval:
             self.degraded.append(f"lexical: {reason(exc)}")
 
     async def expand_hit_entities(self, hits: list[VectorHit]) -> None:
+        """The facts nearest the entities the hits mention, like the walk's part of the subgraph at most
+        `max_facts` of them (a hit's entities reach hundreds of facts in two hops)."""
         assert self.graph is not None
         entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
         if not entity_ids:
             return
         try:
             expand = self.graph.expand(
-                self.tenant, ids=entity_ids, max_hops=self.hops, timeout=current_deadline().timeout()
+                self.tenant,
+                ids=entity_ids,
+                max_hops=self.hops,
+                fan_out=get_settings().retrieve_graph_fan_out,
+                limit=self.options.max_facts,
+                timeout=current_deadline().timeout(),
             )
             self.extra_subgraphs.append(await self.watch.time("hits_graph", expand))
         except Exception as exc:  # noqa: BLE001 - the hits stand without their graph
