@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway_core.services.linking import COMMON_NOUN_WEIGHT, seeds_from
 from gateway_core.stores.graph.base import LinkedName
-from gateway_core.stores.graph.names import name_key, question_spans, surface_words
+from gateway_core.stores.graph.names import name_key, question_spans, surface_words, unicode_words
 
 
 def keys(question: str) -> set[str]:
@@ -42,6 +42,12 @@ def test_mixed_script_questions_yield_both_kinds():
 def test_surface_words_keep_case_and_align_with_the_key():
     question = "Who was in charge of the State of Ｔexas?"
     assert [w.casefold() for w in surface_words(question)] == name_key(question).split()
+
+
+def test_ascii_text_splits_into_the_same_words_as_the_unicode_rules():
+    """The ASCII shortcut agrees with the general rules on every ASCII character, alone and between letters."""
+    text = "".join(f"a{chr(code)}b{chr(code)}" for code in range(128)) + " Dr. O'Neil_Smith-Jones (R&D) x86_64"
+    assert surface_words(text) == unicode_words(text)
 
 
 def test_a_longer_match_hides_the_shorter_ones_inside_it():

@@ -26,8 +26,19 @@ def name_key(text: str) -> str:
     return " ".join(surface_words(text)).casefold()
 
 
+# In ASCII, the punctuation, symbol, separator and control characters are exactly the non-alphanumeric ones.
+_ASCII_NON_WORD = re.compile(r"[^A-Za-z0-9]+")
+
+
 def surface_words(text: str) -> list[str]:
     """The words of a text as written (case kept), in the same order and number as its key's words."""
+    if text.isascii():  # most questions and names: no accents or compatibility forms: one regex
+        return _ASCII_NON_WORD.sub(" ", text).split()
+    return unicode_words(text)
+
+
+def unicode_words(text: str) -> list[str]:
+    """`surface_words` by the general rules: compatibility form, Latin accents dropped, character categories."""
     decomposed = unicodedata.normalize("NFKD", text)
     # Only the Latin/Greek/Cyrillic accents (U+0300-036F): kana voicing marks change the word.
     unaccented = unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not "\u0300" <= ch <= "\u036f"))
