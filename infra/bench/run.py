@@ -431,7 +431,7 @@ def without_machine_paths(text: str) -> str:
 COMPONENTS = [
     ("graph store: FalkorDB client, replies, adapter", ("redis", "hiredis", "falkordb", "stores/graph/")),
     ("embedding client: aiohttp", ("clients/embeddings", "aiohttp", "multidict", "yarl", "propcache")),
-    ("vector store: qdrant-edge", ("qdrant",)),
+    ("vector store: qdrant-edge", ("qdrant", "EdgeShard")),
     ("ranking: PageRank, linking, hits", ("services/graph_rank", "services/retrieve", "services/linking", "numpy")),
     ("HTTP framework: Mangum, FastAPI, pydantic", ("mangum", "fastapi", "starlette", "pydantic", "http.py")),
     ("asyncio: tasks, streams, timeouts", ("asyncio", "selectors", "_contextvars", "contextlib")),
@@ -441,15 +441,29 @@ COMPONENTS = [
 
 
 def by_component(stats: pstats.Stats) -> list[tuple[str, float]]:
-    """Own seconds per component, largest first; waiting (epoll, uvloop's run_until_complete) is left out."""
+    """Own seconds per component, largest first; waiting (epoll, uvloop's run_until_complete) is left out.
+    A builtin's time (list.append, isinstance, a C extension's method) counts for the code that called it."""
     totals: dict[str, float] = {}
-    for (file, _line, function), (_cc, _nc, own, _cum, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{file} {function}"
-        if ("poll" in function and "epoll" in function) or "run_until_complete" in function or _runs_the_loop(where):
+    for function, (_cc, _nc, own, _cum, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if _waits(function):
             continue
-        name = next((name for name, markers in COMPONENTS if any(m in where for m in markers)), "other")
-        totals[name] = totals.get(name, 0.0) + own
+        shares = [(caller, spent) for caller, (_, _, spent, _) in callers.items()] if function[0] == "~" else []
+        for where, seconds in shares or [(function, own)]:
+            name = _component(where)
+            totals[name] = totals.get(name, 0.0) + seconds
     return sorted(totals.items(), key=lambda item: -item[1])
+
+
+def _component(function: tuple[str, int, str]) -> str:
+    where = f"{function[0]} {function[2]}"
+    return next((name for name, markers in COMPONENTS if any(m in where for m in markers)), "other")
+
+
+def _waits(function: tuple[str, int, str]) -> bool:
+    name = function[2]
+    return (
+        ("poll" in name and "epoll" in name) or "run_until_complete" in name or _runs_the_loop(f"{function[0]} {name}")
+    )
 
 
 def _runs_the_loop(where: str) -> bool:
