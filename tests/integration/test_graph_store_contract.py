@@ -378,6 +378,16 @@ async def test_falkordb_itself_refuses_a_write_that_passes_the_check(falkordb_se
         await store.close()
 
 
+async def test_falkordb_packs_its_commands_in_c(falkordb_server, graph_tenant):
+    store = FalkorDBGraphStore(falkordb_server.url)
+    try:
+        await store.upsert(graph_tenant, GRAPH)
+        connection = store._pool.connection_class()
+        assert len(connection.pack_command("ECHO", "x" * 10_000)) == 1  # redis-py's Python packer splits it in 3
+    finally:
+        await store.close()
+
+
 # --- tenants -------------------------------------------------------------------------------------
 
 

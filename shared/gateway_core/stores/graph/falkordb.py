@@ -65,19 +65,22 @@ class FalkorDBGraphStore(CypherGraphStore):
     async def _connect(self) -> Any:
         from falkordb.asyncio import FalkorDB
         from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.connection import Connection, parse_url
         from redis.exceptions import ConnectionError as RedisConnectionError
 
         url = self._url.replace("falkors://", "rediss://", 1).replace("falkor://", "redis://", 1)
+        options = parse_url(url)  # as BlockingConnectionPool.from_url reads it; the URL's own options win
+        connection = packed_in_c(options.pop("connection_class", Connection))
         # Waits for a free connection (bounded by the call's timeout) instead of failing under load;
         # one retry replaces a pooled connection that went stale (e.g. after a server restart).
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=self._max_connections,
-            timeout=None,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            retry_on_error=[RedisConnectionError],
-        )
+        defaults = {
+            "max_connections": self._max_connections,
+            "timeout": None,
+            "decode_responses": True,
+            "socket_connect_timeout": 2,
+            "retry_on_error": [RedisConnectionError],
+        }
+        pool = BlockingConnectionPool(connection_class=connection, **{**defaults, **options})
         # FalkorDB's constructor asks the server, synchronously and with slow retries, whether it is a
         # cluster: ping first (fails fast when the server is down), then construct off the loop.
         try:
@@ -224,6 +227,21 @@ class FalkorDBGraphStore(CypherGraphStore):
         if db is not None:
             await db.aclose()
             await pool.disconnect()
+
+
+def packed_in_c(base: type) -> type:
+    """redis-py's asyncio connection class `base` (TCP or TLS) with its commands packed by hiredis, in C, as
+    its synchronous connection does: the Python packer cost a few hundredths of a millisecond per command,
+    three or four commands per /retrieve."""
+    from redis.connection import HiredisRespSerializer
+
+    packer = HiredisRespSerializer()
+
+    class PackedInC(base):  # type: ignore[valid-type,misc]
+        def pack_command(self, *args: Any) -> list[bytes]:
+            return packer.pack(*args)
+
+    return PackedInC
 
 
 def _header(result: Any) -> list[str]:
