@@ -73,7 +73,7 @@ class FalkorDBGraphStore(CypherGraphStore):
         connection = packed_in_c(options.pop("connection_class", Connection))
         # Waits for a free connection (bounded by the call's timeout) instead of failing under load;
         # one retry replaces a pooled connection that went stale (e.g. after a server restart).
-        defaults = {
+        defaults: dict[str, Any] = {
             "max_connections": self._max_connections,
             "timeout": None,
             "decode_responses": True,
@@ -237,9 +237,10 @@ def packed_in_c(base: type) -> type:
 
     packer = HiredisRespSerializer()
 
-    class PackedInC(base):  # type: ignore[valid-type,misc]
+    class PackedInC(base):  # type: ignore[misc]
         def pack_command(self, *args: Any) -> list[bytes]:
-            return packer.pack(*args)
+            packed: list[bytes] = packer.pack(*args)
+            return packed
 
     return PackedInC
 
