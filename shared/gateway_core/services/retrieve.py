@@ -182,8 +182,8 @@ class _Retrieval:
             self.degraded.append(f"lexical: {reason(exc)}")
 
     async def expand_hit_entities(self, hits: list[VectorHit]) -> None:
-        """The facts nearest the entities the hits mention, like the walk's part of the subgraph at most
-        `max_facts` of them (a hit's entities reach hundreds of facts in two hops)."""
+        """The facts nearest the entities the hits mention: at most `max_facts`, as for the walk's part of the
+        subgraph (two hops from a hit's entities reach hundreds)."""
         assert self.graph is not None
         entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
         if not entity_ids:

@@ -278,25 +278,24 @@ async def _plain_query(
 # The compact reply's value types (FalkorDB's client specification); the adapter's statements return only these.
 # Null, string and integer cells carry their value as is (null's is None): the ones read without a call.
 _NULL, _STRING, _INTEGER, _BOOLEAN, _DOUBLE, _ARRAY, _MAP = 1, 2, 3, 4, 5, 6, 10
-_AS_IS = _INTEGER
 
 
 def _plain_value(cell: list[Any]) -> Any:
     """One compact cell as a plain value. Most cells inside lists and maps are strings, integers or nulls:
     they are read in place, without a call each (a warm /retrieve decodes over a thousand of them)."""
     kind, value = cell
-    if kind <= _AS_IS:
+    if _NULL <= kind <= _INTEGER:
         return value
     if kind == _ARRAY:
         items = []
         for item in value:
-            items.append(item[1] if item[0] <= _AS_IS else _plain_value(item))
+            items.append(item[1] if _NULL <= item[0] <= _INTEGER else _plain_value(item))
         return items
     if kind == _MAP:  # [key, cell, key, cell, ...]
         decoded = {}
         for i in range(0, len(value), 2):
             item = value[i + 1]
-            decoded[value[i]] = item[1] if item[0] <= _AS_IS else _plain_value(item)
+            decoded[value[i]] = item[1] if _NULL <= item[0] <= _INTEGER else _plain_value(item)
         return decoded
     if kind == _DOUBLE:
         return float(value)
