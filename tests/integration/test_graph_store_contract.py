@@ -7,11 +7,13 @@ test here cuts a Bolt call short (a timeout would close its connection).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -388,6 +390,27 @@ async def test_falkordb_packs_its_commands_in_c(falkordb_server, graph_tenant):
         await store.close()
 
 
+async def test_a_warm_falkordb_read_starts_no_task_of_its_own(falkordb_server, graph_tenant):
+    """redis-py wraps each send in `asyncio.wait_for` (a task per command) when a socket timeout is set;
+    the adapter's calls are bounded by their own budget instead."""
+    store = FalkorDBGraphStore(falkordb_server.url)
+    loop = asyncio.get_running_loop()
+    started: list[object] = []
+
+    def counting_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        started.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    try:
+        await store.upsert(graph_tenant, GRAPH)
+        loop.set_task_factory(counting_factory)
+        await store.expand(graph_tenant, ids=["person:lin"], max_hops=2, timeout=5)
+        assert started == []
+    finally:
+        loop.set_task_factory(None)
+        await store.close()
+
+
 # --- tenants -------------------------------------------------------------------------------------
 
 
@@ -416,16 +439,16 @@ async def test_falkordb_keeps_each_tenant_in_its_own_graph(falkordb_server, grap
         await store.close()
 
 
-async def test_neo4j_in_one_database_requires_the_tenant_filter(falkordb_server, neo4j_driver, graph_tenant):
-    store = Neo4jGraphStore(falkordb_server.bolt_uri, driver=neo4j_driver)
+async def test_neo4j_in_one_database_requires_the_tenant_filter(bolt_falkordb, neo4j_driver, graph_tenant):
+    store = Neo4jGraphStore(bolt_falkordb.bolt_uri, driver=neo4j_driver)
     with pytest.raises(BadRequest, match=r"\$tenant"):
         await store.query(graph_tenant, "MATCH (n) RETURN n")
     with pytest.raises(BadRequest, match=r"\$tenant"):
         await store.query(graph_tenant, "MATCH (n) RETURN n // $tenant")  # a comment does not count
 
 
-async def test_neo4j_database_per_tenant(falkordb_server, neo4j_driver, graph_tenant):
-    store = Neo4jGraphStore(falkordb_server.bolt_uri, driver=neo4j_driver, database_per_tenant=True)
+async def test_neo4j_database_per_tenant(bolt_falkordb, neo4j_driver, graph_tenant):
+    store = Neo4jGraphStore(bolt_falkordb.bolt_uri, driver=neo4j_driver, database_per_tenant=True)
     assert store.database_for("acme") == "kg-acme"
     await store.ping()
     await store.upsert(graph_tenant, GRAPH)
@@ -435,7 +458,7 @@ async def test_neo4j_database_per_tenant(falkordb_server, neo4j_driver, graph_te
     assert await store.query(f"{graph_tenant}_b", "MATCH (n:Entity) RETURN n") == []
     assert (await store.expand(f"{graph_tenant}_b", ids=["person:lin"])).nodes == []
     await store.close()
-    assert await Neo4jGraphStore(falkordb_server.bolt_uri, driver=neo4j_driver).count("x") == (0, 0)  # still open
+    assert await Neo4jGraphStore(bolt_falkordb.bolt_uri, driver=neo4j_driver).count("x") == (0, 0)  # still open
 
 
 # --- failures ------------------------------------------------------------------------------------

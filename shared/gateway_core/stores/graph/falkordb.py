@@ -73,11 +73,14 @@ class FalkorDBGraphStore(CypherGraphStore):
         connection = packed_in_c(options.pop("connection_class", Connection))
         # Waits for a free connection (bounded by the call's timeout) instead of failing under load;
         # one retry replaces a pooled connection that went stale (e.g. after a server restart).
+        # No socket timeout: every call is bounded by its own budget (`_run`), and with one redis-py wraps
+        # each send in `asyncio.wait_for`, a task of its own per command.
         defaults: dict[str, Any] = {
             "max_connections": self._max_connections,
             "timeout": None,
             "decode_responses": True,
             "socket_connect_timeout": 2,
+            "socket_timeout": None,
             "retry_on_error": [RedisConnectionError],
         }
         pool = BlockingConnectionPool(connection_class=connection, **{**defaults, **options})
