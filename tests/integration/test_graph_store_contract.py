@@ -20,7 +20,7 @@ import pytest
 from gateway_core.errors import BadRequest, DeadlineExceeded
 from gateway_core.models.graph import GraphData, Subgraph
 from gateway_core.stores.graph import cypher
-from gateway_core.stores.graph.base import GraphQueryError, GraphUnavailable
+from gateway_core.stores.graph.base import Expansion, GraphQueryError, GraphUnavailable
 from gateway_core.stores.graph.falkordb import FalkorDBGraphStore
 from gateway_core.stores.graph.names import name_key, question_spans
 from gateway_core.stores.graph.neo4j import Neo4jGraphStore
@@ -281,6 +281,28 @@ async def test_an_absorbed_id_among_others_expands_from_its_survivor(graph_store
         "company:nw",
         "place:tc",
     }
+
+
+async def test_expand_many_reads_each_neighbourhood_as_expand_does_with_its_own_limit(graph_store, graph_tenant):
+    spokes = [{"src": "hub", "dst": f"spoke:{i}", "type": "HAS"} for i in range(12)]
+    rims = [{"src": f"spoke:{i}", "dst": f"rim:{i}", "type": "HAS"} for i in range(12)]
+    await graph_store.upsert(graph_tenant, graph(edges=spokes + rims))
+    await graph_store.upsert(graph_tenant, GRAPH, sources=["doc.md#0"])
+    wanted = [Expansion(["hub"], 5), Expansion([], 10), Expansion(["hub"], 200), Expansion(["person:lin", "nope"], 50)]
+    many = await graph_store.expand_many(graph_tenant, wanted, max_hops=2, fan_out=12)
+    each = [await graph_store.expand(graph_tenant, ids=w.ids, max_hops=2, fan_out=12, limit=w.limit) for w in wanted]
+    assert many == each
+    assert [len(subgraph.edges) for subgraph in many] == [5, 0, 24, 2]  # each part within its own limit
+
+
+async def test_expand_many_answers_an_absorbed_id_with_its_survivor(graph_store, graph_tenant):
+    survivor = {"id": "company:nw", "type": "Company", "name": "Northwind", "props": {"merged_from": ["nw-2"]}}
+    edges = [{"src": "company:nw", "dst": "place:tc", "type": "LOCATED_IN"}, {"src": "x", "dst": "y", "type": "R"}]
+    await graph_store.upsert(graph_tenant, graph(nodes=[survivor], edges=edges))
+    around_x, around_absorbed = await graph_store.expand_many(
+        graph_tenant, [Expansion(["x"], 10), Expansion(["nw-2"], 10)], max_hops=1
+    )
+    assert (ids(around_x), ids(around_absorbed)) == ({"x", "y"}, {"company:nw", "place:tc"})
 
 
 # --- deleting ------------------------------------------------------------------------------------

@@ -169,6 +169,42 @@ def test_the_hits_entities_are_not_expanded_when_no_subgraph_is_returned(with_gr
     assert "hits_graph" not in call("POST", "/retrieve", body).json()["timings_ms"]
 
 
+def graph_reads(server) -> int:
+    """Read statements the FalkorDB server has answered so far (its own command statistics)."""
+    import redis
+
+    with redis.Redis.from_url(server.url) as client:
+        return int(client.info("commandstats").get("cmdstat_graph.RO_QUERY", {}).get("calls", 0))
+
+
+def test_with_expand_hits_the_seeds_and_the_hits_neighbourhoods_are_read_in_one_statement(with_graph, falkordb_server):
+    upsert_graph(sources=["a.md#0"])
+    index("a.md", DOC_EN[:2], entity_ids=["company:northwind", "product:breeze-5"])
+    body = {"query": "Who founded Northwind Thermal?", "expand_hits": True, "max_hops": 1}
+    assert call("POST", "/retrieve", body).status == 200  # warm: the tenant's graph and its indexes exist
+    before = graph_reads(falkordb_server)
+    answer = call("POST", "/retrieve", body).json()
+    assert graph_reads(falkordb_server) - before == 2  # the link, then one expansion for both
+    assert answer["degraded"] == [] and [seed["id"] for seed in answer["seeds"]] == ["company:northwind"]
+    edges = {(edge["src"], edge["type"], edge["dst"]) for edge in answer["subgraph"]["edges"]}
+    assert ("company:northwind", "MAKES", "product:breeze-5") in edges  # reached from the hits' entities too
+
+
+def test_a_slow_expansion_with_the_hits_degrades_both_parts_and_dense_still_answers(with_graph):
+    upsert_graph(sources=["a.md#0"])
+    index("a.md", DOC_EN[:2], entity_ids=["company:northwind", "product:breeze-5"])
+    body = {"query": "Who founded Northwind Thermal?", "expand_hits": True}
+    assert call("POST", "/retrieve", body).status == 200  # warm
+    registry.put("graph_store", Delayed(dependencies.graph_store(), 30, ("expand_many",)), loop_bound=True)
+    started = time.monotonic()
+    response = call("POST", "/retrieve", body, timeout_s=3)
+    assert time.monotonic() - started < 3
+    assert response.status == 200, response.text
+    answer = response.json()
+    assert answer["degraded"] == ["graph: timed out", "hits_graph: timed out"]
+    assert answer["hits"] and answer["subgraph"] == {"nodes": [], "edges": []}
+
+
 def test_graph_branch_finds_entities_named_in_a_chinese_question(with_graph):
     graph = {
         "nodes": [

@@ -4,7 +4,10 @@ Two branches start at once: (a) embed the query, then dense search for the
 candidates; (b) link the question to the entities it names (name-key index) and
 read their bounded neighbourhood (facts within `max_hops`, capped per entity and
 in total). Branch (b) never waits for the embedding, so the critical path is
-max(embed + vector, link + expand).
+max(embed + vector, link + expand). With `expand_hits`, the facts around the
+hits' entities are read in the same statement as the seeds' neighbourhood, once
+both branches are in (one round trip instead of two): max(embed + vector, link)
++ expand, which is what reading the hits' facts after the hits cost anyway.
 
 Ranking (preset `graph`, the default): Personalized PageRank over the
 entity-passage graph of that neighbourhood plus the dense candidates (see
@@ -41,6 +44,7 @@ from ..models.graph import Subgraph, SubgraphEdge
 from ..models.search import SearchFilter
 from ..observability import Stopwatch, logger
 from ..settings import get_settings
+from ..stores.graph.base import Expansion
 from ..stores.vectors import VectorHit
 from . import graph_rank
 from .linking import Seed, link
@@ -135,7 +139,14 @@ class _Retrieval:
             raise Unavailable(
                 "Neither the vector store nor the graph could answer.", details={"degraded": self.degraded}
             )
+        if view is not None and self.hits_expanded():
+            view = await self.expanded_with_hits(view, dense[: self.options.top_k])
         return dense, view or GraphView([], Subgraph())
+
+    def hits_expanded(self) -> bool:
+        """expand_hits, with a graph to read and a subgraph to put the facts in."""
+        options = self.options
+        return self.graph is not None and options.expand_hits and options.include_subgraph and options.max_facts > 0
 
     def _outcome(self, branch: str, outcome: Any, fallback: Any) -> Any:
         """A branch's result, or `fallback` with the failure recorded (None for a failed graph branch)."""
@@ -147,10 +158,10 @@ class _Retrieval:
         return None if branch == "graph" else fallback
 
     async def vector_branch(self) -> list[VectorHit]:
-        """Stages `embed` and `vector` (then `hits_graph` with expand_hits)."""
+        """Stages `embed` and `vector`."""
         options = self.options
         self.vector = await self.watch.time("embed", get_embedder().embed_query(self.query))
-        hits = await self.watch.time(
+        return await self.watch.time(
             "vector",
             search(
                 self.tenant,
@@ -161,9 +172,6 @@ class _Retrieval:
                 vector=self.vector,
             ),
         )
-        if options.expand_hits and options.include_subgraph and options.max_facts > 0 and self.graph is not None:
-            await self.expand_hit_entities(hits[: options.top_k])
-        return hits
 
     async def lexical_branch(self) -> None:
         options = self.options
@@ -181,34 +189,15 @@ class _Retrieval:
         except Exception as exc:  # noqa: BLE001 - dense and graph still answer
             self.degraded.append(f"lexical: {reason(exc)}")
 
-    async def expand_hit_entities(self, hits: list[VectorHit]) -> None:
-        """The facts nearest the entities the hits mention: at most `max_facts`, as for the walk's part of the
-        subgraph (two hops from a hit's entities reach hundreds)."""
-        assert self.graph is not None
-        entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
-        if not entity_ids:
-            return
-        try:
-            expand = self.graph.expand(
-                self.tenant,
-                ids=entity_ids,
-                max_hops=self.hops,
-                fan_out=get_settings().retrieve_graph_fan_out,
-                limit=self.options.max_facts,
-                timeout=current_deadline().timeout(),
-            )
-            self.extra_subgraphs.append(await self.watch.time("hits_graph", expand))
-        except Exception as exc:  # noqa: BLE001 - the hits stand without their graph
-            self.degraded.append(f"hits_graph: {reason(exc)}")
-
     async def graph_branch(self) -> GraphView:
-        """Stages `link` and `expand`; `graph` times the whole branch."""
+        """Stages `link` and `expand`; `graph` times the whole branch. With expand_hits, `expand` waits for
+        the hits instead (`expanded_with_hits`)."""
         assert self.graph is not None
         seeds = await self.watch.time(
             "link", link(self.graph, self.tenant, self.query, timeout=current_deadline().timeout())
         )
-        if not seeds:
-            return GraphView([], Subgraph())
+        if not seeds or self.hits_expanded():
+            return GraphView(seeds, Subgraph())
         settings = get_settings()
         expand = self.graph.expand(
             self.tenant,
@@ -219,6 +208,39 @@ class _Retrieval:
             timeout=current_deadline().timeout(),
         )
         return GraphView(seeds, await self.watch.time("expand", expand))
+
+    async def expanded_with_hits(self, view: GraphView, hits: list[VectorHit]) -> GraphView:
+        """Stage `expand` (and `hits_graph`, the same statement): the seeds' neighbourhood and the facts nearest
+        the entities the hits mention, at most `max_facts` (two hops from a hit's entities reach hundreds).
+        One statement once both branches are in, instead of one each: a round trip costs more of the
+        gateway's CPU than reading the facts, and the hits' part could not start before the hits anyway."""
+        assert self.graph is not None
+        settings = get_settings()
+        entity_ids = sorted({eid for hit in hits for eid in hit.payload.get("entity_ids") or []})
+        if not (view.seeds or entity_ids):
+            return view
+        expansions = [
+            Expansion([seed.id for seed in view.seeds], settings.retrieve_graph_limit),
+            Expansion(entity_ids, self.options.max_facts),
+        ]
+        expand = self.graph.expand_many(
+            self.tenant,
+            expansions,
+            max_hops=self.hops,
+            fan_out=settings.retrieve_graph_fan_out,
+            timeout=current_deadline().timeout(),
+        )
+        try:
+            around_seeds, around_hits = await self.watch.time("expand", within(branch_budget(), expand))
+        except Exception as exc:  # noqa: BLE001 - dense retrieval still answers
+            failed = [name for name, wanted in (("graph", view.seeds), ("hits_graph", entity_ids)) if wanted]
+            self.degraded += [f"{name}: {reason(exc)}" for name in failed]
+            logger.warning("graph expansion failed", extra={"reason": reason(exc)})
+            return GraphView([], Subgraph())
+        if entity_ids:
+            self.extra_subgraphs.append(around_hits)
+            self.watch.timings_ms["hits_graph"] = self.watch.timings_ms["expand"]
+        return GraphView(view.seeds, around_seeds)
 
     async def ranked(self, dense: list[VectorHit], view: GraphView) -> tuple[list[dict[str, Any]], Subgraph]:
         """The graph ranking when an entity linked; otherwise exactly dense (+ lexical) retrieval."""

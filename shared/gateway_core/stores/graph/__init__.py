@@ -4,11 +4,12 @@ Services use `dependencies.graph_store()`; `factory.create_graph_store` picks th
 """
 
 from ...models.graph import Edge, GraphData, Node, Prop, Subgraph, SubgraphEdge, SubgraphNode
-from .base import DeleteResult, GraphQueryError, GraphStore, GraphUnavailable, UpsertResult
+from .base import DeleteResult, Expansion, GraphQueryError, GraphStore, GraphUnavailable, UpsertResult
 
 __all__ = [
     "DeleteResult",
     "Edge",
+    "Expansion",
     "GraphData",
     "GraphQueryError",
     "GraphStore",

@@ -120,14 +120,26 @@ WITH seeds, frontier, known + frontier AS known, facts + fresh AS facts,
      hops + [[[r IN fresh | [startNode(r).id, endNode(r).id, type(r), r {.*, tenant: null}]],
        [m IN frontier | m {.*, tenant: null, name_keys: null}]]] AS hops
 """
-_RESULT = """
-RETURN [n IN seeds | n {.*, tenant: null, name_keys: null}] AS seeds, hops
-"""
+_COLUMNS = "[n IN seeds | n {.*, tenant: null, name_keys: null}] AS seeds, hops\n"
 
 
 def expansion(hops: int) -> str:
     """The statement that reads the seeds and `hops` hops (0 to MAX_HOPS) around them."""
-    return _SEEDS + _HOP * min(max(hops, 0), MAX_HOPS) + _RESULT
+    return _walk(hops) + "RETURN " + _COLUMNS
+
+
+def expansions(hops: int, parts: Sequence[int]) -> str:
+    """Several independent expansions in one statement (one round trip): part k reads from `$ids_k` within
+    `$limit_k` (`$fan_out` is shared); its row is marked `part` = k."""
+    walk = _walk(hops)
+    return "UNION ALL\n".join(
+        walk.replace("$ids", f"$ids_{k}").replace("$limit", f"$limit_{k}") + f"RETURN {int(k)} AS part, " + _COLUMNS
+        for k in parts
+    )
+
+
+def _walk(hops: int) -> str:
+    return _SEEDS + _HOP * min(max(hops, 0), MAX_HOPS)
 
 
 COUNT = """
