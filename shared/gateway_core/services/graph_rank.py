@@ -81,7 +81,10 @@ def passages(graph: EntityPassageGraph) -> list[str]:
 
 
 def restricted(graph: EntityPassageGraph, allowed: set[str]) -> EntityPassageGraph:
-    """The graph without the passages the caller may not see (filters) or that are gone from the store."""
+    """The graph without the passages the caller may not see (filters) or that are gone from the store
+    (the graph itself when it has none of them)."""
+    if all(kind != "p" or key in allowed for kind, key in graph.adjacency):
+        return graph
     kept = EntityPassageGraph()
     for node, neighbours in graph.adjacency.items():
         if node[0] == "p" and node[1] not in allowed:

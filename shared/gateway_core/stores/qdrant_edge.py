@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import IO, Any, TypeVar
 
 import numpy as np
@@ -207,7 +208,7 @@ class QdrantEdgeVectorStore:
         dim = self._open().dims[name]
         if len(vector) != dim:
             raise dimension_mismatch(name, existing=dim, requested=len(vector))
-        return self._query(shard, edge.Query.Nearest([float(x) for x in vector]), conditions, top_k)
+        return self._query(shard, edge.Query.Nearest(list(vector)), conditions, top_k)  # the engine reads numbers
 
     async def search_lexical(
         self,
@@ -236,7 +237,7 @@ class QdrantEdgeVectorStore:
         # halves the first one's speed), so a worker thread only added two thread switches per query (0.1-0.3
         # ms of CPU) and no parallelism; nor could it be interrupted at the deadline.
         points = shard.query(request)
-        return [VectorHit(str(p.id), p.score, dict(p.payload or {})) for p in points]
+        return [VectorHit(partial(_point_id, p), p.score, p.payload or {}) for p in points]  # a fresh payload each
 
     async def payloads(
         self, name: str, *, tenant: str, doc_id: str, fields: Sequence[str] = DEFAULT_PAYLOAD_FIELDS
@@ -327,6 +328,10 @@ def _stored_size(config_path: str) -> int:
         vectors = json.load(f).get("vectors", {})
     # Only the default (unnamed) vector is ours; anything else reads as a mismatch (0).
     return int(vectors.get("", {}).get("size", 0))
+
+
+def _point_id(point: Any) -> str:
+    return str(point.id)
 
 
 def _has_lexical(config_path: str) -> bool:

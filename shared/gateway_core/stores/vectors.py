@@ -33,11 +33,33 @@ class VectorPoint:
     lexical: SparseTerms | None = None  # stored when the collection has a lexical index
 
 
-@dataclass(frozen=True)
 class VectorHit:
-    id: str
-    score: float
-    payload: dict[str, Any]
+    """A search result: the point's id (a string), its score and its payload.
+
+    The id may be given as a function that makes it, called once when the id is first read: the embedded
+    engine hands out ids as `uuid.UUID` objects, costly to make and print, and a retrieval reads dozens of
+    hits to show a few."""
+
+    __slots__ = ("_id", "payload", "score")
+
+    def __init__(self, id: str | Callable[[], str], score: float, payload: dict[str, Any]) -> None:
+        self._id, self.score, self.payload = id, score, payload
+
+    @property
+    def id(self) -> str:
+        if not isinstance(self._id, str):
+            self._id = self._id()
+        return self._id
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VectorHit):
+            return NotImplemented
+        return (self.id, self.score, self.payload) == (other.id, other.score, other.payload)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable payload, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"VectorHit(id={self.id!r}, score={self.score!r}, payload={self.payload!r})"
 
 
 class DimensionMismatch(Conflict):
