@@ -41,19 +41,22 @@ Indices = npt.NDArray[np.intp]
 Step = Callable[[Vector], Vector]
 
 
+Node = tuple[str, str]  # ('e', entity id) or ('p', chunk id)
+
+
 @dataclass
 class EntityPassageGraph:
-    """Undirected weighted adjacency; node keys are ('e', entity id) or ('p', chunk id)."""
+    """Undirected weighted adjacency between entities and passages."""
 
-    adjacency: dict[tuple[str, str], dict[tuple[str, str], float]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(float))
-    )
-    facts_of_passage: dict[str, list[SubgraphEdge]] = field(default_factory=lambda: defaultdict(list))
+    adjacency: dict[Node, dict[Node, float]] = field(default_factory=dict)
+    facts_of_passage: dict[str, list[SubgraphEdge]] = field(default_factory=dict)
 
-    def connect(self, a: tuple[str, str], b: tuple[str, str], weight: float = 1.0) -> None:
+    def connect(self, a: Node, b: Node, weight: float = 1.0) -> None:
         if a != b:
-            self.adjacency[a][b] += weight
-            self.adjacency[b][a] += weight
+            row = self.adjacency.setdefault(a, {})
+            row[b] = row.get(b, 0.0) + weight
+            row = self.adjacency.setdefault(b, {})
+            row[a] = row.get(a, 0.0) + weight
 
 
 def sources_of(props: Mapping[str, object]) -> list[str]:
@@ -62,17 +65,28 @@ def sources_of(props: Mapping[str, object]) -> list[str]:
 
 
 def build_graph(subgraph: Subgraph) -> EntityPassageGraph:
+    """A fact links its entities to each other and to the passages it was extracted from; an entity links to
+    the passages that mention it. (The links are listed first and counted in one loop: this runs on every
+    /retrieve, over hundreds of links.)"""
     graph = EntityPassageGraph()
+    links: list[tuple[Node, Node]] = []
     for edge in subgraph.edges:
         src, dst = ("e", edge.src), ("e", edge.dst)
-        graph.connect(src, dst)
+        links.append((src, dst))
         for chunk_id in sources_of(edge.props):
-            graph.connect(src, ("p", chunk_id))
-            graph.connect(dst, ("p", chunk_id))
-            graph.facts_of_passage[chunk_id].append(edge)
+            passage = ("p", chunk_id)
+            links += ((src, passage), (dst, passage))
+            graph.facts_of_passage.setdefault(chunk_id, []).append(edge)
     for node in subgraph.nodes:
-        for chunk_id in sources_of(node.props):
-            graph.connect(("e", node.id), ("p", chunk_id))
+        entity = ("e", node.id)
+        links += ((entity, ("p", chunk_id)) for chunk_id in sources_of(node.props))
+    adjacency = graph.adjacency
+    for a, b in links:
+        if a != b:
+            row = adjacency.get(a) or adjacency.setdefault(a, {})
+            row[b] = row.get(b, 0.0) + 1.0
+            row = adjacency.get(b) or adjacency.setdefault(b, {})
+            row[a] = row.get(a, 0.0) + 1.0
     return graph
 
 
@@ -89,9 +103,13 @@ def restricted(graph: EntityPassageGraph, allowed: set[str]) -> EntityPassageGra
     for node, neighbours in graph.adjacency.items():
         if node[0] == "p" and node[1] not in allowed:
             continue
-        for neighbour, weight in neighbours.items():
-            if neighbour[0] != "p" or neighbour[1] in allowed:
-                kept.adjacency[node][neighbour] = weight
+        row = {
+            neighbour: weight
+            for neighbour, weight in neighbours.items()
+            if neighbour[0] != "p" or neighbour[1] in allowed
+        }
+        if row:
+            kept.adjacency[node] = row
     for chunk_id, facts in graph.facts_of_passage.items():
         if chunk_id in allowed:
             kept.facts_of_passage[chunk_id] = facts

@@ -380,7 +380,8 @@ def path_to(
     for fact in entity_graph.facts_of_passage.get(passage, []):
         for end in (fact.src, fact.dst):
             if end in paths:
-                steps = [*paths[end], fact] if fact not in paths[end] else paths[end]
+                known = any(step is fact for step in paths[end])  # the subgraph's own objects: no model __eq__
+                steps = paths[end] if known else [*paths[end], fact]
                 options.append([_step(edge) for edge in steps])
     if not options:
         for kind, entity in entity_graph.adjacency.get(("p", passage), {}):
