@@ -223,15 +223,16 @@ class _Retrieval:
             Expansion([seed.id for seed in view.seeds], settings.retrieve_graph_limit),
             Expansion(entity_ids, self.options.max_facts),
         ]
-        expand = self.graph.expand_many(
-            self.tenant,
-            expansions,
-            max_hops=self.hops,
-            fan_out=settings.retrieve_graph_fan_out,
-            timeout=current_deadline().timeout(),
-        )
-        try:
-            around_seeds, around_hits = await self.watch.time("expand", within(branch_budget(), expand))
+        try:  # the budget is read inside: a spent one degrades the graph's part as any failure does
+            budget = branch_budget()
+            expand = self.graph.expand_many(
+                self.tenant,
+                expansions,
+                max_hops=self.hops,
+                fan_out=settings.retrieve_graph_fan_out,
+                timeout=current_deadline().timeout(),
+            )
+            around_seeds, around_hits = await self.watch.time("expand", within(budget, expand))
         except Exception as exc:  # noqa: BLE001 - dense retrieval still answers
             failed = [name for name, wanted in (("graph", view.seeds), ("hits_graph", entity_ids)) if wanted]
             self.degraded += [f"{name}: {reason(exc)}" for name in failed]
