@@ -299,6 +299,20 @@ def test_graph_server_stopped_mid_test_degrades_to_vector_only(dedicated_falkord
     assert body["hits"] and body["degraded"][0].startswith("graph:")
 
 
+def test_graph_server_stopped_names_the_hits_facts_missing_too(dedicated_falkordb, monkeypatch):
+    monkeypatch.setenv("FALKORDB_URL", dedicated_falkordb.url)
+    upsert_graph()
+    index("a.md", DOC_EN, entity_ids=["company:northwind"])
+    body = {"query": "Who founded Northwind Thermal?", "expand_hits": True}
+    assert call("POST", "/retrieve", body).json()["degraded"] == []
+    dedicated_falkordb.stop()
+    response = call("POST", "/retrieve", body, timeout_s=6)
+    assert response.status == 200, response.text
+    degraded = response.json()["degraded"]
+    assert [entry.split(":")[0] for entry in degraded] == ["graph", "hits_graph"]
+    assert degraded[0].removeprefix("graph:") == degraded[1].removeprefix("hits_graph:")
+
+
 def test_embedding_endpoint_500_degrades_and_both_down_is_503(with_graph, fake_llm, monkeypatch):
     from infra.local.openai_server import Error
 

@@ -139,8 +139,11 @@ class _Retrieval:
             raise Unavailable(
                 "Neither the vector store nor the graph could answer.", details={"degraded": self.degraded}
             )
-        if view is not None and self.hits_expanded():
-            view = await self.expanded_with_hits(view, dense[: self.options.top_k])
+        if self.hits_expanded():
+            if view is None:  # the hits' facts were to be read with the seeds': missing for the same reason
+                self.degraded.append(f"hits_graph: {reason(outcomes[1])}")
+            else:
+                view = await self.expanded_with_hits(view, dense[: self.options.top_k])
         return dense, view or GraphView([], Subgraph())
 
     def hits_expanded(self) -> bool:
