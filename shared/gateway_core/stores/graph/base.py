@@ -245,8 +245,17 @@ class CypherGraphStore(ABC):
         """Each part's expansion reply (part -> (ids, limit)): here a statement each, run at once. (FalkorDB's
         adapter sends one UNION ALL statement; on Neo4j that is untested: FalkorDB's Bolt, which the tests use
         in its place, times out on it.)"""
-        expanding = (self._expansion(tenant, ids, hops, fan_out, limit, budget) for ids, limit in parts.values())
-        return dict(zip(parts, await asyncio.gather(*expanding), strict=True))
+        expanding = [
+            asyncio.ensure_future(self._expansion(tenant, ids, hops, fan_out, limit, budget))
+            for ids, limit in parts.values()
+        ]
+        try:
+            replies = await asyncio.gather(*expanding)
+        except BaseException:  # one failed (or the caller gave up): the others stop too, none left running
+            for expansion in expanding:
+                expansion.cancel()
+            raise
+        return dict(zip(parts, replies, strict=True))
 
     async def _with_survivors(
         self,
