@@ -19,7 +19,7 @@ same recall@5 within a point; 0.05 gives 3 points less.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 
@@ -52,11 +52,18 @@ class EntityPassageGraph:
     facts_of_passage: dict[str, list[SubgraphEdge]] = field(default_factory=dict)
 
     def connect(self, a: Node, b: Node, weight: float = 1.0) -> None:
-        if a != b:
-            row = self.adjacency.setdefault(a, {})
-            row[b] = row.get(b, 0.0) + weight
-            row = self.adjacency.setdefault(b, {})
-            row[a] = row.get(a, 0.0) + weight
+        self.connect_all([(a, b)], weight)
+
+    def connect_all(self, links: Iterable[tuple[Node, Node]], weight: float = 1.0) -> None:
+        """Each link adds `weight` both ways (a node is never its own neighbour). One loop over all of them:
+        this runs on every /retrieve, over hundreds of links, where a call per link cost more."""
+        adjacency = self.adjacency
+        for a, b in links:
+            if a != b:
+                row = adjacency.get(a) or adjacency.setdefault(a, {})
+                row[b] = row.get(b, 0.0) + weight
+                row = adjacency.get(b) or adjacency.setdefault(b, {})
+                row[a] = row.get(a, 0.0) + weight
 
 
 def sources_of(props: Mapping[str, object]) -> list[str]:
@@ -66,8 +73,7 @@ def sources_of(props: Mapping[str, object]) -> list[str]:
 
 def build_graph(subgraph: Subgraph) -> EntityPassageGraph:
     """A fact links its entities to each other and to the passages it was extracted from; an entity links to
-    the passages that mention it. (The links are listed first and counted in one loop: this runs on every
-    /retrieve, over hundreds of links.)"""
+    the passages that mention it."""
     graph = EntityPassageGraph()
     links: list[tuple[Node, Node]] = []
     for edge in subgraph.edges:
@@ -80,13 +86,7 @@ def build_graph(subgraph: Subgraph) -> EntityPassageGraph:
     for node in subgraph.nodes:
         entity = ("e", node.id)
         links += ((entity, ("p", chunk_id)) for chunk_id in sources_of(node.props))
-    adjacency = graph.adjacency
-    for a, b in links:
-        if a != b:
-            row = adjacency.get(a) or adjacency.setdefault(a, {})
-            row[b] = row.get(b, 0.0) + 1.0
-            row = adjacency.get(b) or adjacency.setdefault(b, {})
-            row[a] = row.get(a, 0.0) + 1.0
+    graph.connect_all(links)
     return graph
 
 
