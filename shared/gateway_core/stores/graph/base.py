@@ -224,8 +224,8 @@ class CypherGraphStore(ABC):
         fan_out: int = 25,
         timeout: float | None = None,
     ) -> list[Subgraph]:
-        """Several neighbourhoods by id (each bounded by its own limit) in one statement, so one round trip:
-        a subgraph per expansion, in order, as `expand(ids=...)` reads each."""
+        """Several neighbourhoods by id, each bounded by its own limit: a subgraph per expansion, in order, as
+        `expand(ids=...)` reads each; one statement (one round trip) where the adapter can (`_expansions`)."""
         check_tenant(tenant)
         budget, fan_out = Budget(timeout), max(1, fan_out)
         hops = min(max(max_hops, 0), cypher.MAX_HOPS)
